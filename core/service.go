@@ -1,0 +1,655 @@
+package core
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Config holds the core's settings. Zero values take the defaults below.
+type Config struct {
+	Secret          []byte        // HMAC key for codes, at least 32 bytes (see LoadOrCreateSecret)
+	CodeTTL         time.Duration // default 5 minutes
+	TicketTTL       time.Duration // default 10 minutes
+	SessionTTL      time.Duration // default 30 days
+	FlowTTL         time.Duration // default 30 minutes
+	MaxCodeAttempts int           // wrong tries that burn a code; default 5
+	DefaultCodeLen  int           // when a request names none; default 6
+	Hash            HashParams    // default DefaultHashParams
+	// HashConcurrency bounds parallel argon2id computations, each of which
+	// holds Hash.MemoryKiB of memory; default GOMAXPROCS.
+	HashConcurrency int
+	Sender          Sender
+	Now             func() time.Time // default time.Now; tests inject a clock
+	Log             *slog.Logger
+}
+
+const (
+	minCodeLen   = 4
+	maxCodeLen   = 10
+	maxFieldLen  = 256 // bytes, for passwords, names and device ids
+	maxAvatarLen = 5 << 20
+)
+
+// Service is the one implementation of the gateway's operations. Every
+// dialect and the /v1 API call it. It is safe for concurrent use.
+type Service struct {
+	store     Store
+	eph       EphemeralStore
+	cfg       Config
+	hashSlots chan struct{}
+	dummyHash string // spent on logins for unknown phones, so timing reveals nothing
+}
+
+// New builds a Service.
+func New(store Store, eph EphemeralStore, cfg Config) (*Service, error) {
+	if len(cfg.Secret) < 32 {
+		return nil, E("core.New", Invalid, "secret must be at least 32 bytes")
+	}
+	if cfg.CodeTTL <= 0 {
+		cfg.CodeTTL = 5 * time.Minute
+	}
+	if cfg.TicketTTL <= 0 {
+		cfg.TicketTTL = 10 * time.Minute
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 30 * 24 * time.Hour
+	}
+	if cfg.FlowTTL <= 0 {
+		cfg.FlowTTL = 30 * time.Minute
+	}
+	if cfg.MaxCodeAttempts <= 0 {
+		cfg.MaxCodeAttempts = 5
+	}
+	if cfg.DefaultCodeLen == 0 {
+		cfg.DefaultCodeLen = 6
+	}
+	if cfg.Hash == (HashParams{}) {
+		cfg.Hash = DefaultHashParams
+	}
+	if cfg.HashConcurrency <= 0 {
+		cfg.HashConcurrency = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Sender == nil {
+		cfg.Sender = LogSender{Log: cfg.Log}
+	}
+	s := &Service{store: store, eph: eph, cfg: cfg, hashSlots: make(chan struct{}, cfg.HashConcurrency)}
+	dummy, err := HashPassword("dummy password for unknown phones", cfg.Hash)
+	if err != nil {
+		return nil, Wrap("core.New", Internal, err)
+	}
+	s.dummyHash = dummy
+	return s, nil
+}
+
+// Config returns the effective configuration (defaults filled in).
+func (s *Service) Config() Config { return s.cfg }
+
+// Ping reports whether the durable store answers.
+func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// SendCodeRequest asks for a verification code by SMS.
+type SendCodeRequest struct {
+	Phone   string
+	Purpose Purpose // Register requires an unregistered phone, Reset a registered one, Any neither
+	Length  int     // digits; 0 takes the default
+	Dialect string  // who asked, passed to the SMS sender
+}
+
+// SendCodeResult is a sent code. Code is returned only so that a legacy
+// contract that echoes it (resultcode, behind a switch) can; never log it.
+type SendCodeResult struct {
+	Phone     string // E.164
+	Code      string
+	ExpiresAt time.Time
+}
+
+// SendCode generates a code, stores its MAC (replacing any pending code for
+// the phone) and sends it. Errors: Invalid, AlreadyRegistered (Register),
+// NotRegistered (Reset), SMSFailed.
+func (s *Service) SendCode(ctx context.Context, req SendCodeRequest) (*SendCodeResult, error) {
+	const op = "core.SendCode"
+	phone, err := NormalizePhone(req.Phone)
+	if err != nil {
+		return nil, err
+	}
+	n := req.Length
+	if n == 0 {
+		n = s.cfg.DefaultCodeLen
+	}
+	if n < minCodeLen || n > maxCodeLen {
+		return nil, E(op, Invalid, "code length out of range")
+	}
+	if req.Purpose != PurposeAny {
+		if err := s.expectRegistered(ctx, op, phone, req.Purpose == PurposeReset); err != nil {
+			return nil, err
+		}
+	}
+	code, err := randomDigits(n)
+	if err != nil {
+		return nil, Wrap(op, Internal, err)
+	}
+	now := s.cfg.Now()
+	c := &Code{Phone: phone, Purpose: req.Purpose, MAC: s.codeMAC(phone, req.Purpose, code), ExpiresAt: now.Add(s.cfg.CodeTTL)}
+	if err := s.eph.PutCode(ctx, c); err != nil {
+		return nil, Wrap(op, Internal, err)
+	}
+	if err := s.cfg.Sender.Send(ctx, SMS{Phone: phone, Code: code, Purpose: req.Purpose.String(), Dialect: req.Dialect}); err != nil {
+		s.cfg.Log.Error("sms send failed", "phone", MaskPhone(phone), "dialect", req.Dialect, "err", err)
+		return nil, &Error{Op: op, Kind: SMSFailed, Err: err}
+	}
+	return &SendCodeResult{Phone: phone, Code: code, ExpiresAt: c.ExpiresAt}, nil
+}
+
+// expectRegistered fails with NotRegistered or AlreadyRegistered unless the
+// phone's registration is as wanted.
+func (s *Service) expectRegistered(ctx context.Context, op, phone string, want bool) error {
+	got, err := s.registered(ctx, op, phone)
+	if err != nil {
+		return err
+	}
+	switch {
+	case want && !got:
+		return E(op, NotRegistered, "phone not registered")
+	case !want && got:
+		return E(op, AlreadyRegistered, "phone already registered")
+	}
+	return nil
+}
+
+func (s *Service) registered(ctx context.Context, op, phone string) (bool, error) {
+	_, err := s.store.UserByPhone(ctx, phone)
+	switch {
+	case err == nil:
+		return true, nil
+	case KindOf(err) == NotRegistered:
+		return false, nil
+	default:
+		return false, Wrap(op, Internal, err)
+	}
+}
+
+// IsRegistered reports whether a user has the phone. Errors: Invalid.
+func (s *Service) IsRegistered(ctx context.Context, phone string) (bool, error) {
+	const op = "core.IsRegistered"
+	p, err := NormalizePhone(phone)
+	if err != nil {
+		return false, err
+	}
+	return s.registered(ctx, op, p)
+}
+
+// VerifyCodeRequest checks a code on its own, for flows whose next step
+// carries no code.
+type VerifyCodeRequest struct {
+	Phone   string
+	Purpose Purpose
+	Code    string
+}
+
+// VerifyCode consumes a correct code and returns a one-use ticket for the
+// next step (see Proof). Errors: Invalid, CodeWrong, CodeExpired, TooManyAttempts.
+func (s *Service) VerifyCode(ctx context.Context, req VerifyCodeRequest) (string, error) {
+	const op = "core.VerifyCode"
+	phone, err := NormalizePhone(req.Phone)
+	if err != nil {
+		return "", err
+	}
+	if err := s.checkCode(ctx, op, phone, req.Purpose, req.Code); err != nil {
+		return "", err
+	}
+	ticket, hash, err := newSecret()
+	if err != nil {
+		return "", Wrap(op, Internal, err)
+	}
+	t := &Ticket{Hash: hash, Phone: phone, Purpose: req.Purpose, ExpiresAt: s.cfg.Now().Add(s.cfg.TicketTTL)}
+	if err := s.eph.PutTicket(ctx, t); err != nil {
+		return "", Wrap(op, Internal, err)
+	}
+	return ticket, nil
+}
+
+// Proof is what a register or reset step shows for owning the phone: a
+// code, or a ticket from VerifyCode.
+type Proof struct {
+	Code   string
+	Ticket string
+	// RecentCheck accepts the phone's pending ticket without its value.
+	// Only for apiv4's forget_password, whose step 2 carries nothing: the
+	// ticket is still one-use, bound to the phone and short-lived.
+	RecentCheck bool
+}
+
+func (s *Service) checkProof(ctx context.Context, op, phone string, purpose Purpose, p Proof) error {
+	now := s.cfg.Now()
+	switch {
+	case p.Ticket != "":
+		h := sha256.Sum256([]byte(p.Ticket))
+		return s.eph.TakeTicket(ctx, phone, purpose, &h, now)
+	case p.RecentCheck:
+		return s.eph.TakeTicket(ctx, phone, purpose, nil, now)
+	case p.Code != "":
+		return s.checkCode(ctx, op, phone, purpose, p.Code)
+	}
+	return E(op, Invalid, "a code is required")
+}
+
+func (s *Service) checkCode(ctx context.Context, op, phone string, purpose Purpose, code string) error {
+	if code == "" {
+		return E(op, Invalid, "a code is required")
+	}
+	macs := [][32]byte{s.codeMAC(phone, purpose, code)}
+	if purpose != PurposeAny {
+		macs = append(macs, s.codeMAC(phone, PurposeAny, code))
+	}
+	res, err := s.eph.CheckCode(ctx, phone, macs, s.cfg.Now(), s.cfg.MaxCodeAttempts)
+	if err != nil {
+		return Wrap(op, Internal, err)
+	}
+	switch res {
+	case CodeMatched:
+		return nil
+	case CodeStale:
+		return E(op, CodeExpired, "code expired")
+	case CodeBurned:
+		return E(op, TooManyAttempts, "too many wrong codes")
+	}
+	return E(op, CodeWrong, "wrong code")
+}
+
+func (s *Service) codeMAC(phone string, purpose Purpose, code string) [32]byte {
+	m := hmac.New(sha256.New, s.cfg.Secret)
+	m.Write([]byte(phone))
+	m.Write([]byte{'|'})
+	m.Write([]byte(purpose.String()))
+	m.Write([]byte{'|'})
+	m.Write([]byte(code))
+	var out [32]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// RegisterRequest creates an account.
+type RegisterRequest struct {
+	Phone    string
+	Password string
+	Proof    Proof
+	Profile  Profile
+	DeviceID string
+}
+
+// LoginResult is a new session.
+type LoginResult struct {
+	User          User
+	Token         string // 32 lowercase hex; only its SHA-256 is stored
+	ExpiresAt     time.Time
+	DeviceChanged bool // the device differs from the one of the last login
+}
+
+// Register creates a user and logs it in. The registered check comes
+// before the proof, so a taken phone does not burn a code attempt.
+// Errors: Invalid, AlreadyRegistered, CodeWrong, CodeExpired,
+// TooManyAttempts, Unauthorized (bad ticket).
+func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResult, error) {
+	const op = "core.Register"
+	phone, err := NormalizePhone(req.Phone)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFields(op, req.Password, req.DeviceID, req.Profile.Name, req.Profile.Nickname, req.Profile.Avatar); err != nil {
+		return nil, err
+	}
+	if req.Profile.Gender != "" && req.Profile.Gender != "0" && req.Profile.Gender != "1" {
+		return nil, E(op, Invalid, `gender must be "0" or "1"`)
+	}
+	if err := s.expectRegistered(ctx, op, phone, false); err != nil {
+		return nil, err
+	}
+	if err := s.checkProof(ctx, op, phone, PurposeRegister, req.Proof); err != nil {
+		return nil, err
+	}
+	hash, err := s.hash(ctx, req.Password)
+	if err != nil {
+		return nil, Wrap(op, Internal, err)
+	}
+	id, err := newUserID()
+	if err != nil {
+		return nil, Wrap(op, Internal, err)
+	}
+	now := s.cfg.Now()
+	u := &User{ID: id, Phone: phone, PasswordHash: hash, Profile: req.Profile, DeviceID: req.DeviceID, CreatedAt: now, UpdatedAt: now}
+	token, sess, err := s.newSession(id, now)
+	if err != nil {
+		return nil, Wrap(op, Internal, err)
+	}
+	if err := s.store.CreateUser(ctx, u, sess); err != nil {
+		return nil, Wrap(op, Internal, err)
+	}
+	return &LoginResult{User: *u, Token: token, ExpiresAt: sess.ExpiresAt}, nil
+}
+
+// LoginRequest logs a user in.
+type LoginRequest struct {
+	Phone    string
+	Password string
+	DeviceID string // empty keeps the stored device and reports no change
+}
+
+// Login checks the password and opens a session. An unknown phone still
+// costs one hash. A hash made with older parameters is replaced.
+// Errors: Invalid, NotRegistered, WrongPassword.
+func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, error) {
+	const op = "core.Login"
+	phone, err := NormalizePhone(req.Phone)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFields(op, req.Password, req.DeviceID); err != nil {
+		return nil, err
+	}
+	u, err := s.store.UserByPhone(ctx, phone)
+	if err != nil {
+		if KindOf(err) == NotRegistered {
+			_, _, _ = s.verify(ctx, req.Password, s.dummyHash)
+			return nil, E(op, NotRegistered, "phone not registered")
+		}
+		return nil, Wrap(op, Internal, err)
+	}
+	ok, stale, err := s.verify(ctx, req.Password, u.PasswordHash)
+	if err != nil {
+		return nil, Wrap(op, Internal, err)
+	}
+	if !ok {
+		return nil, E(op, WrongPassword, "wrong password")
+	}
+	var newHash string
+	if stale {
+		if newHash, err = s.hash(ctx, req.Password); err != nil {
+			return nil, Wrap(op, Internal, err)
+		}
+	}
+	changed := req.DeviceID != "" && u.DeviceID != "" && req.DeviceID != u.DeviceID
+	device := u.DeviceID
+	if req.DeviceID != "" {
+		device = req.DeviceID
+	}
+	now := s.cfg.Now()
+	token, sess, err := s.newSession(u.ID, now)
+	if err != nil {
+		return nil, Wrap(op, Internal, err)
+	}
+	if err := s.store.RecordLogin(ctx, u.ID, device, newHash, sess); err != nil {
+		return nil, Wrap(op, Internal, err)
+	}
+	u.DeviceID = device
+	if newHash != "" {
+		u.PasswordHash = newHash
+	}
+	return &LoginResult{User: *u, Token: token, ExpiresAt: sess.ExpiresAt, DeviceChanged: changed}, nil
+}
+
+// ResetRequest sets a new password.
+type ResetRequest struct {
+	Phone    string
+	Password string
+	Proof    Proof
+}
+
+// ResetPassword replaces the password and revokes every session of the
+// user. Errors: Invalid, NotRegistered, CodeWrong, CodeExpired,
+// TooManyAttempts, Unauthorized (bad or missing ticket).
+func (s *Service) ResetPassword(ctx context.Context, req ResetRequest) error {
+	const op = "core.ResetPassword"
+	phone, err := NormalizePhone(req.Phone)
+	if err != nil {
+		return err
+	}
+	if err := checkFields(op, req.Password); err != nil {
+		return err
+	}
+	u, err := s.store.UserByPhone(ctx, phone)
+	if err != nil {
+		return Wrap(op, Internal, err)
+	}
+	if err := s.checkProof(ctx, op, phone, PurposeReset, req.Proof); err != nil {
+		return err
+	}
+	hash, err := s.hash(ctx, req.Password)
+	if err != nil {
+		return Wrap(op, Internal, err)
+	}
+	return Wrap(op, Internal, s.store.SetPassword(ctx, u.ID, hash, s.cfg.Now()))
+}
+
+// Authenticate returns the user and session of a token. Errors: Unauthorized.
+func (s *Service) Authenticate(ctx context.Context, token string) (*User, *Session, error) {
+	const op = "core.Authenticate"
+	if !isToken(token) {
+		return nil, nil, E(op, Unauthorized, "invalid token")
+	}
+	sess, err := s.store.Session(ctx, sha256.Sum256([]byte(token)), s.cfg.Now())
+	if err != nil {
+		return nil, nil, Wrap(op, Internal, err)
+	}
+	u, err := s.store.UserByID(ctx, sess.UserID)
+	if err != nil {
+		if KindOf(err) == NotRegistered {
+			return nil, nil, E(op, Unauthorized, "invalid token")
+		}
+		return nil, nil, Wrap(op, Internal, err)
+	}
+	return u, sess, nil
+}
+
+// Logout revokes a token. Errors: Unauthorized when the token is not a
+// live session.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	const op = "core.Logout"
+	if _, _, err := s.Authenticate(ctx, token); err != nil {
+		return err
+	}
+	return Wrap(op, Internal, s.store.DeleteSession(ctx, sha256.Sum256([]byte(token))))
+}
+
+// AvatarTypes are the image types StoreAvatar accepts, by sniffed content
+// type, with the extension of the stored name.
+var AvatarTypes = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
+
+// MaxAvatarBytes is the largest avatar StoreAvatar accepts.
+const MaxAvatarBytes = maxAvatarLen
+
+// StoreAvatar stores an image under a random name and returns the name.
+// The type is sniffed from the content, never taken from the caller.
+// Errors: Invalid (empty, too large, not an image).
+func (s *Service) StoreAvatar(ctx context.Context, data []byte) (string, error) {
+	const op = "core.StoreAvatar"
+	if len(data) == 0 || len(data) > maxAvatarLen {
+		return "", E(op, Invalid, "avatar must be 1 byte to 5 MiB")
+	}
+	ct := http.DetectContentType(data)
+	ext, ok := AvatarTypes[ct]
+	if !ok {
+		return "", E(op, Invalid, "avatar is not a JPEG, PNG, GIF or WebP image")
+	}
+	id, _, err := newSecret()
+	if err != nil {
+		return "", Wrap(op, Internal, err)
+	}
+	name := id + ext
+	if err := s.store.PutAvatar(ctx, name, ct, data); err != nil {
+		return "", Wrap(op, Internal, err)
+	}
+	return name, nil
+}
+
+// Avatar opens a stored avatar. Errors: NotFound.
+func (s *Service) Avatar(ctx context.Context, name string) (string, io.ReadCloser, error) {
+	if !validAvatarName(name) {
+		return "", nil, E("core.Avatar", NotFound, "no such avatar")
+	}
+	return s.store.Avatar(ctx, name)
+}
+
+func validAvatarName(name string) bool {
+	dot := strings.IndexByte(name, '.')
+	if dot != 32 || !isToken(name[:dot]) {
+		return false
+	}
+	for _, ext := range AvatarTypes {
+		if name[dot:] == ext {
+			return true
+		}
+	}
+	return false
+}
+
+// StartFlow begins a cookie-bound legacy flow for a phone and returns it.
+func (s *Service) StartFlow(ctx context.Context, phone string) (*Flow, error) {
+	const op = "core.StartFlow"
+	p, err := NormalizePhone(phone)
+	if err != nil {
+		return nil, err
+	}
+	id, _, err := newSecret()
+	if err != nil {
+		return nil, Wrap(op, Internal, err)
+	}
+	f := &Flow{ID: id, Phone: p, ExpiresAt: s.cfg.Now().Add(s.cfg.FlowTTL)}
+	return f, Wrap(op, Internal, s.eph.PutFlow(ctx, f))
+}
+
+// Flow returns a live flow. Errors: NotFound.
+func (s *Service) Flow(ctx context.Context, id string) (*Flow, error) {
+	if !isToken(id) {
+		return nil, E("core.Flow", NotFound, "no such flow")
+	}
+	return s.eph.Flow(ctx, id, s.cfg.Now())
+}
+
+// SaveFlow stores a changed flow, extending its life.
+func (s *Service) SaveFlow(ctx context.Context, f *Flow) error {
+	f.ExpiresAt = s.cfg.Now().Add(s.cfg.FlowTTL)
+	return Wrap("core.SaveFlow", Internal, s.eph.PutFlow(ctx, f))
+}
+
+// EndFlow removes a flow.
+func (s *Service) EndFlow(ctx context.Context, id string) error {
+	return Wrap("core.EndFlow", Internal, s.eph.DeleteFlow(ctx, id))
+}
+
+func (s *Service) newSession(userID string, now time.Time) (string, *Session, error) {
+	token, hash, err := newSecret()
+	if err != nil {
+		return "", nil, err
+	}
+	return token, &Session{TokenHash: hash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}, nil
+}
+
+// hash and verify bound how many argon2id computations run at once, since
+// each holds Hash.MemoryKiB.
+func (s *Service) hash(ctx context.Context, password string) (string, error) {
+	if err := s.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer s.release()
+	return HashPassword(password, s.cfg.Hash)
+}
+
+func (s *Service) verify(ctx context.Context, password, phc string) (ok, stale bool, err error) {
+	if err := s.acquire(ctx); err != nil {
+		return false, false, err
+	}
+	defer s.release()
+	return VerifyPassword(password, phc, s.cfg.Hash)
+}
+
+func (s *Service) acquire(ctx context.Context) error {
+	select {
+	case s.hashSlots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) release() { <-s.hashSlots }
+
+func checkFields(op, password string, others ...string) error {
+	if password == "" {
+		return E(op, Invalid, "a password is required")
+	}
+	for _, f := range append(others, password) {
+		if len(f) > maxFieldLen {
+			return E(op, Invalid, "field too long")
+		}
+		if !utf8.ValidString(f) {
+			return E(op, Invalid, "field is not valid UTF-8")
+		}
+	}
+	return nil
+}
+
+// newSecret returns 16 random bytes as 32 lowercase hex, and the SHA-256
+// of that text (what stores keep).
+func newSecret() (string, [32]byte, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", [32]byte{}, err
+	}
+	s := hex.EncodeToString(b[:])
+	return s, sha256.Sum256([]byte(s)), nil
+}
+
+// newUserID returns a random (version 4) UUID as 32 lowercase hex.
+func newUserID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return hex.EncodeToString(b[:]), nil
+}
+
+func isToken(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+var ten = big.NewInt(10)
+
+func randomDigits(n int) (string, error) {
+	b := make([]byte, n)
+	for i := range b {
+		d, err := rand.Int(rand.Reader, ten)
+		if err != nil {
+			return "", err
+		}
+		b[i] = byte('0' + d.Int64())
+	}
+	return string(b), nil
+}

@@ -1,0 +1,64 @@
+package core
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Store keeps what must survive a restart: users, sessions and avatars.
+// Every method returns *Error values; a store that cannot answer returns
+// Unavailable. A write that returned nil is durable.
+type Store interface {
+	// CreateUser stores a new user and, when s is not nil, its first
+	// session, atomically. AlreadyRegistered if the phone is taken.
+	CreateUser(ctx context.Context, u *User, s *Session) error
+	// UserByPhone finds a user by E.164 phone. NotRegistered if none.
+	UserByPhone(ctx context.Context, phone string) (*User, error)
+	// UserByID finds a user by id. NotRegistered if none.
+	UserByID(ctx context.Context, id string) (*User, error)
+	// RecordLogin stores the device of a successful login and its new
+	// session, and replaces the password hash when newHash is not empty
+	// (parameters were raised), atomically. NotRegistered if the user is gone.
+	RecordLogin(ctx context.Context, userID, deviceID, newHash string, s *Session) error
+	// SetPassword replaces the password hash and revokes every session of
+	// the user, atomically. NotRegistered if the user is gone.
+	SetPassword(ctx context.Context, userID, hash string, now time.Time) error
+	// Session finds a session by token hash. Unauthorized if none or expired at now.
+	Session(ctx context.Context, tokenHash [32]byte, now time.Time) (*Session, error)
+	// DeleteSession revokes a session. Deleting a missing one is not an error.
+	DeleteSession(ctx context.Context, tokenHash [32]byte) error
+	// PutAvatar stores an image under a new unique name.
+	PutAvatar(ctx context.Context, name, contentType string, data []byte) error
+	// Avatar opens a stored image. NotFound if none.
+	Avatar(ctx context.Context, name string) (contentType string, body io.ReadCloser, err error)
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+	// Close flushes and releases the store.
+	Close() error
+}
+
+// EphemeralStore keeps short-lived state: codes, tickets and legacy flows.
+// It may live in memory only; every record expires.
+type EphemeralStore interface {
+	// PutCode stores c, replacing any code pending for the same phone.
+	PutCode(ctx context.Context, c *Code) error
+	// CheckCode atomically checks a guess against the phone's pending code.
+	// A guess matches when the stored MAC equals one of macs (compared in
+	// constant time). A match consumes the code. A mismatch counts an
+	// attempt; the attempt that reaches maxAttempts burns the code and
+	// returns CodeBurned, as does every later check until the code expires
+	// or is replaced.
+	CheckCode(ctx context.Context, phone string, macs [][32]byte, now time.Time, maxAttempts int) (CodeCheck, error)
+	// PutTicket stores t, replacing any ticket of the same phone and purpose.
+	PutTicket(ctx context.Context, t *Ticket) error
+	// TakeTicket atomically consumes the phone's ticket for purpose when it
+	// is unexpired and, if hash is not nil, has that hash. Unauthorized otherwise.
+	TakeTicket(ctx context.Context, phone string, purpose Purpose, hash *[32]byte, now time.Time) error
+	// PutFlow stores or replaces a flow.
+	PutFlow(ctx context.Context, f *Flow) error
+	// Flow finds an unexpired flow. NotFound if none.
+	Flow(ctx context.Context, id string, now time.Time) (*Flow, error)
+	// DeleteFlow removes a flow; a missing one is not an error.
+	DeleteFlow(ctx context.Context, id string) error
+}
