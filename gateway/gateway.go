@@ -1,0 +1,227 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"legacyauth/core"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	Mounts []Mount      // enabled dialects and their prefixes
+	V1     http.Handler // the canonical API, served under /v1
+	Log    *slog.Logger // one line per request
+	// NotFound writes the reply for a request no dialect claims (the
+	// canonical problem body); nil writes a plain 404.
+	NotFound func(w http.ResponseWriter, r *http.Request)
+}
+
+// Gateway routes every request to the dialect it speaks, or to /v1.
+type Gateway struct {
+	mounts   []*mounted
+	v1       http.Handler
+	log      *slog.Logger
+	notFound func(w http.ResponseWriter, r *http.Request)
+
+	detectionFailures atomic.Int64
+}
+
+type mounted struct {
+	dialect Dialect
+	prefix  string
+	router  *mux.Router
+}
+
+// New builds a Gateway.
+func New(opts Options) *Gateway {
+	g := &Gateway{v1: opts.V1, log: opts.Log, notFound: opts.NotFound}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if g.notFound == nil {
+		g.notFound = http.NotFound
+	}
+	for _, m := range opts.Mounts {
+		g.mounts = append(g.mounts, g.mount(m))
+	}
+	return g
+}
+
+// CleanPrefix turns a configured mount prefix into the form routes are
+// joined to: "" for the root, "/x/y" otherwise.
+func CleanPrefix(p string) string {
+	p = strings.TrimRight(strings.TrimSpace(p), "/")
+	if p != "" && !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return p
+}
+
+func (g *Gateway) mount(m Mount) *mounted {
+	md := &mounted{dialect: m.Dialect, prefix: CleanPrefix(m.Prefix), router: mux.NewRouter()}
+	for _, rt := range m.Dialect.Routes() {
+		md.router.Methods(rt.Methods...).Path(md.prefix + rt.Path).Handler(g.wrapRoute(m.Dialect, rt))
+	}
+	md.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		InfoFrom(r.Context()).Outcome = "method_not_allowed"
+		m.Dialect.Reject(w, r, http.StatusMethodNotAllowed, core.E("gateway", core.Invalid, "method not allowed"))
+	})
+	return md
+}
+
+func (g *Gateway) wrapRoute(d Dialect, rt Route) http.Handler {
+	limit := rt.MaxBody
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := InfoFrom(r.Context())
+		i.Dialect, i.Op = d.Name(), rt.Op
+		if r.ContentLength > limit {
+			i.Outcome = "body_too_large"
+			d.Reject(w, r, http.StatusRequestEntityTooLarge, core.E("gateway", core.Invalid, "body too large"))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		rt.Handler(w, r)
+	})
+}
+
+// DetectionFailures counts requests no dialect claimed.
+func (g *Gateway) DetectionFailures() int64 { return g.detectionFailures.Load() }
+
+// ServeHTTP logs every request (middleware registered with mux's Use would
+// skip unmatched ones) and routes it.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := &Info{RequestID: requestID(r)}
+	w.Header().Set("X-Request-ID", info.RequestID)
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	r = withInfo(r, info)
+	g.route(rec, r)
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("request_id", info.RequestID),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("dialect", info.Dialect),
+		slog.String("op", info.Op),
+		slog.String("outcome", info.Outcome),
+		slog.Int("status", rec.status),
+		slog.String("phone", maskIfSet(info.Phone)),
+		slog.Duration("latency", time.Since(start)),
+	)
+}
+
+func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
+	if g.v1 != nil && (r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/")) {
+		InfoFrom(r.Context()).Dialect = "v1"
+		g.v1.ServeHTTP(w, r)
+		return
+	}
+	var candidates []*mounted
+	var wrongMethod *mounted
+	for _, m := range g.mounts {
+		var rm mux.RouteMatch
+		if m.router.Match(r, &rm) && rm.MatchErr == nil {
+			candidates = append(candidates, m)
+		} else if errors.Is(rm.MatchErr, mux.ErrMethodMismatch) && wrongMethod == nil {
+			wrongMethod = m
+		}
+	}
+	switch {
+	case len(candidates) == 1:
+		candidates[0].router.ServeHTTP(w, r)
+		return
+	case len(candidates) > 1:
+		if m := g.detectByFields(r, candidates); m != nil {
+			m.router.ServeHTTP(w, r)
+			return
+		}
+	case wrongMethod != nil:
+		InfoFrom(r.Context()).Dialect = wrongMethod.dialect.Name()
+		wrongMethod.router.ServeHTTP(w, r) // its MethodNotAllowedHandler answers in the dialect
+		return
+	}
+	g.detectionFailures.Add(1)
+	InfoFrom(r.Context()).Outcome = "undetected"
+	g.notFound(w, r)
+}
+
+// detectByFields reads (and restores) the body to learn the request's field
+// names, and returns the only candidate that claims them.
+func (g *Gateway) detectByFields(r *http.Request, candidates []*mounted) *mounted {
+	body, err := io.ReadAll(io.LimitReader(r.Body, DefaultMaxBody+1))
+	if err != nil {
+		return nil
+	}
+	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+	fields := FieldNames(r, body)
+	var found *mounted
+	for _, m := range candidates {
+		if m.dialect.Claims(fields) {
+			if found != nil {
+				return nil // ambiguous: refuse rather than guess
+			}
+			found = m
+		}
+	}
+	return found
+}
+
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-ID"); id != "" && len(id) <= 128 && printableASCII(id) {
+		return id
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func maskIfSet(phone string) string {
+	if phone == "" {
+		return ""
+	}
+	return core.MaskPhone(phone)
+}
+
+// statusRecorder remembers the status a handler wrote, for the log line.
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.status, s.wroteHeader = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wroteHeader = true
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -1,0 +1,52 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+
+	"legacyauth/core"
+)
+
+// Info is what the gateway and a dialect learn about one request, for the
+// request's log line (and metrics). Handlers fill it through SetOp,
+// SetPhone and SetOutcome.
+type Info struct {
+	RequestID string
+	Dialect   string
+	Op        string
+	Phone     string // E.164 or as sent; masked when logged
+	Outcome   string // "ok" or a core kind name
+}
+
+type infoKey struct{}
+
+// InfoFrom returns the request's Info; a zero Info when the request did not
+// come through the gateway (tests calling a handler directly).
+func InfoFrom(ctx context.Context) *Info {
+	if i, ok := ctx.Value(infoKey{}).(*Info); ok {
+		return i
+	}
+	return &Info{}
+}
+
+func withInfo(r *http.Request, i *Info) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), infoKey{}, i))
+}
+
+// SetOp refines the operation name of a route that dispatches to several
+// operations (resultcode's /register).
+func SetOp(r *http.Request, op string) { InfoFrom(r.Context()).Op = op }
+
+// SetPhone records the phone a request is about.
+func SetPhone(r *http.Request, phone string) { InfoFrom(r.Context()).Phone = phone }
+
+// SetOutcome records a request's outcome from the core's error: "ok" for
+// nil, the kind's name otherwise.
+func SetOutcome(r *http.Request, err error) {
+	i := InfoFrom(r.Context())
+	if err == nil {
+		i.Outcome = "ok"
+		return
+	}
+	i.Outcome = core.KindOf(err).String()
+}

@@ -1,0 +1,288 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"unicode/utf8"
+
+	"legacyauth/core"
+)
+
+// Sources says where a dialect's old server read parameters from.
+type Sources uint8
+
+const (
+	Query     Sources = 1 << iota // the URL's query string
+	Form                          // an application/x-www-form-urlencoded body
+	JSON                          // a JSON object body, every value a string; trailing commas tolerated
+	Multipart                     // a multipart/form-data body (files in Params.Files)
+	// AnyTypeJSON reads the body as JSON whatever its Content-Type says
+	// (besides form and multipart), for clients that send text/plain.
+	AnyTypeJSON
+)
+
+// Params are a request's parameters, one value per name.
+type Params struct {
+	Values map[string]string
+	Files  map[string]File
+}
+
+// File is an uploaded file, held in memory (the body is already bounded).
+type File struct {
+	Name string // the client's file name; never used as a path
+	Data []byte
+}
+
+// Get returns a parameter's value, "" when absent.
+func (p Params) Get(name string) string { return p.Values[name] }
+
+// Has reports whether a parameter was sent at all.
+func (p Params) Has(name string) bool { _, ok := p.Values[name]; return ok }
+
+// BadInput is a request the gateway could not read: malformed, too large
+// or of the wrong type. Status is the HTTP status to answer with; the core
+// error (kind Invalid) carries a message a user can be shown.
+type BadInput struct {
+	Status int
+	Err    *core.Error
+}
+
+func (b *BadInput) Error() string { return b.Err.Error() }
+func (b *BadInput) Unwrap() error { return b.Err }
+
+// HTTPStatus returns the status a dialect answers err with: BadInput's own,
+// otherwise 200, because the old servers answered every business outcome
+// with 200 and their own code in the body.
+func HTTPStatus(err error) int {
+	var b *BadInput
+	if errors.As(err, &b) {
+		return b.Status
+	}
+	return http.StatusOK
+}
+
+func badInput(status int, msg string) *BadInput {
+	return &BadInput{Status: status, Err: core.E("gateway.ReadParams", core.Invalid, msg)}
+}
+
+// ReadParams collects a request's parameters from the given sources. A name
+// sent twice with different values is refused (parameter pollution); the
+// same value twice is one value. Values must be valid UTF-8 without control
+// characters. Errors are *BadInput.
+func ReadParams(r *http.Request, src Sources) (Params, error) {
+	p := Params{Values: map[string]string{}}
+	if src&Query != 0 {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return p, badInput(http.StatusBadRequest, "请求参数格式错误")
+		}
+		if err := p.addValues(q); err != nil {
+			return p, err
+		}
+	}
+	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return p, nil
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return p, badInput(http.StatusRequestEntityTooLarge, "请求内容过大")
+		}
+		return p, badInput(http.StatusBadRequest, "请求内容读取失败")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return p, nil
+	}
+	ct, ctParams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case ct == "application/x-www-form-urlencoded" && src&Form != 0:
+		v, err := url.ParseQuery(string(body))
+		if err != nil {
+			return p, badInput(http.StatusBadRequest, "表单格式错误")
+		}
+		return p, p.addValues(v)
+	case ct == "multipart/form-data" && src&Multipart != 0:
+		return p, p.addMultipart(body, ctParams["boundary"])
+	case src&JSON != 0 && (isJSONType(ct) || src&AnyTypeJSON != 0 && ct != "application/x-www-form-urlencoded" && ct != "multipart/form-data"):
+		obj, err := decodeJSONObject(body)
+		if err != nil {
+			return p, err
+		}
+		return p, p.addValues(obj)
+	}
+	return p, badInput(http.StatusUnsupportedMediaType, "不支持的请求内容类型")
+}
+
+func isJSONType(ct string) bool {
+	return ct == "application/json" || len(ct) > 5 && ct[len(ct)-5:] == "+json"
+}
+
+func (p *Params) addValues(v url.Values) error {
+	for name, vals := range v {
+		for _, val := range vals {
+			if err := p.add(name, val); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Params) add(name, val string) error {
+	if !cleanText(name) || !cleanText(val) {
+		return badInput(http.StatusBadRequest, "请求参数含有非法字符")
+	}
+	if old, ok := p.Values[name]; ok && old != val {
+		return badInput(http.StatusBadRequest, "参数"+name+"重复且取值不同")
+	}
+	p.Values[name] = val
+	return nil
+}
+
+// cleanText refuses invalid UTF-8 and control characters (tab included:
+// no field of these contracts holds one).
+func cleanText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Params) addMultipart(body []byte, boundary string) error {
+	if boundary == "" {
+		return badInput(http.StatusBadRequest, "表单格式错误")
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return badInput(http.StatusBadRequest, "表单格式错误")
+		}
+		data, err := io.ReadAll(part)
+		if err != nil {
+			return badInput(http.StatusBadRequest, "表单格式错误")
+		}
+		name := part.FormName()
+		if part.FileName() != "" {
+			if p.Files == nil {
+				p.Files = map[string]File{}
+			}
+			if _, dup := p.Files[name]; dup {
+				return badInput(http.StatusBadRequest, "文件"+name+"重复")
+			}
+			p.Files[name] = File{Name: part.FileName(), Data: data}
+			continue
+		}
+		if err := p.add(name, string(data)); err != nil {
+			return err
+		}
+	}
+}
+
+// decodeJSONObject reads a JSON object whose values are all strings,
+// tolerating trailing commas (the caraccessories document's own examples
+// carry them).
+func decodeJSONObject(body []byte) (url.Values, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(stripTrailingCommas(body), &raw); err != nil {
+		return nil, badInput(http.StatusBadRequest, "JSON格式错误")
+	}
+	v := url.Values{}
+	for name, msg := range raw {
+		var s string
+		if err := json.Unmarshal(msg, &s); err != nil {
+			return nil, badInput(http.StatusBadRequest, "参数"+name+"必须是字符串")
+		}
+		v.Set(name, s)
+	}
+	return v, nil
+}
+
+// stripTrailingCommas removes commas that only whitespace separates from a
+// closing brace or bracket, outside strings.
+func stripTrailingCommas(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	inString, escaped := false, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			out = append(out, c)
+			continue
+		}
+		if c == '"' {
+			inString = true
+		}
+		if c == ',' {
+			j := i + 1
+			for j < len(b) && (b[j] == ' ' || b[j] == '\t' || b[j] == '\n' || b[j] == '\r') {
+				j++
+			}
+			if j < len(b) && (b[j] == '}' || b[j] == ']') {
+				continue
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// FieldNames returns the names of a request's parameters in its query and
+// body (form, JSON or multipart), for detecting its dialect. Unreadable
+// parts contribute nothing.
+func FieldNames(r *http.Request, body []byte) map[string]bool {
+	names := map[string]bool{}
+	if q, err := url.ParseQuery(r.URL.RawQuery); err == nil {
+		for n := range q {
+			names[n] = true
+		}
+	}
+	ct, ctParams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case ct == "application/x-www-form-urlencoded":
+		if v, err := url.ParseQuery(string(body)); err == nil {
+			for n := range v {
+				names[n] = true
+			}
+		}
+	case ct == "multipart/form-data":
+		mr := multipart.NewReader(bytes.NewReader(body), ctParams["boundary"])
+		for {
+			part, err := mr.NextPart()
+			if err != nil {
+				break
+			}
+			names[part.FormName()] = true
+		}
+	default:
+		var raw map[string]json.RawMessage
+		if json.Unmarshal(stripTrailingCommas(body), &raw) == nil {
+			for n := range raw {
+				names[n] = true
+			}
+		}
+	}
+	return names
+}
