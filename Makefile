@@ -1,0 +1,27 @@
+# Every target works on a fresh machine with only Go installed.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: run test bench lint build
+
+## run: serve on :8080 with the embedded store in ./data (codes are logged, not sent)
+run:
+	$(GO) run . --log-format text
+
+## test: every test, with the race detector
+test:
+	$(GO) test -race -count=1 ./...
+
+## bench: benchmarks with ns/op, allocs/op and custom metrics
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## lint: gofmt and go vet
+lint:
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './testdata/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## build: a static binary stamped with the version
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/gateway .
