@@ -150,7 +150,10 @@ type Result struct {
 	Skipped string   // why the case did not run, if it did not
 	Diffs   []string // one readable diff per mismatching exchange
 	Actual  []string // each response as received, in the golden format
-	matched []bool
+	// Received holds each response as received, for further checks
+	// (schema validation).
+	Received []Received
+	matched  []bool
 }
 
 // Failed reports whether the case ran and mismatched.
@@ -179,6 +182,7 @@ func Run(ctx context.Context, t Target, c *Case) *Result {
 			return res
 		}
 		res.Actual = append(res.Actual, actual.String())
+		res.Received = append(res.Received, Received{Status: actual.status, Header: actual.header, Body: []byte(actual.body)})
 		d := compare(c.File, i+1, ex.Response, actual, t.code())
 		if d != "" {
 			res.Diffs = append(res.Diffs, d)
@@ -267,6 +271,21 @@ func (t Target) postV1(ctx context.Context, client *http.Client, path string, bo
 		return fmt.Errorf("%s answered %d: %s", path, resp.StatusCode, got)
 	}
 	return nil
+}
+
+// Received is a response as received.
+type Received struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// RequestLine returns the method and target (path and query) of the
+// exchange's request.
+func (e Exchange) RequestLine() (method, target string) {
+	line, _, _ := strings.Cut(e.Request, "\n")
+	method, target, _ = strings.Cut(line, " ")
+	return method, strings.TrimSpace(target)
 }
 
 // response is a received response, kept in the golden format.
