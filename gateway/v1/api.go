@@ -1,0 +1,171 @@
+// Package v1 is the canonical HTTP API, served under /v1: JSON in and out,
+// errors as RFC 9457 problems whose code is the core kind's name. It is the
+// target for new clients and for other back-end services; the legacy
+// dialects stay frozen. contracts/canonical.yaml describes it, and a test
+// keeps the two in step.
+package v1
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"legacyauth/core"
+)
+
+// Route is one endpoint: a method and a gorilla/mux path template, as it
+// appears in the OpenAPI document's paths.
+type Route struct {
+	Method string
+	Path   string
+}
+
+// API serves /v1. Build it with New.
+type API struct {
+	svc    *core.Service
+	log    *slog.Logger
+	router *mux.Router
+	routes []Route
+	muxed  []*mux.Route // parallel to routes, to compute Allow on a 405
+
+	// Observe, when set before the API serves, is told the outcome of every
+	// request: the operation name (empty for an unknown path), the E.164
+	// phone the request named (empty if none or invalid) and "ok" or the
+	// problem code written. It lets the gateway fill its access log line
+	// without this package importing the gateway.
+	Observe func(r *http.Request, op, phone, outcome string)
+}
+
+// call is what a handler learns about its request for the log line.
+type call struct {
+	op        string
+	phone     string // E.164, set once known to be valid
+	tokenSent bool   // an Authorization header came with the request
+}
+
+// setPhone records the phone a request names, if it is a valid one: a
+// raw value could be anything (even a password typed in the wrong field),
+// so it is never logged.
+func (c *call) setPhone(raw string) {
+	if p, err := core.NormalizePhone(raw); err == nil {
+		c.phone = p
+	}
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, c *call) error
+
+// New builds the API over a core service.
+func New(svc *core.Service, log *slog.Logger) *API {
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &API{svc: svc, log: log.With("api", "v1")}
+	// SkipClean: mux would otherwise answer "/v1//codes" with a redirect,
+	// which turns a POST into a GET in most clients.
+	a.router = mux.NewRouter().SkipClean(true)
+	for _, e := range []struct {
+		method, path, op string
+		h                handler
+	}{
+		{http.MethodPost, "/v1/codes", "send_code", a.sendCode},
+		{http.MethodPost, "/v1/codes/verify", "verify_code", a.verifyCode},
+		{http.MethodPost, "/v1/phones/lookup", "lookup_phone", a.lookupPhone},
+		{http.MethodPost, "/v1/users", "register", a.register},
+		{http.MethodPost, "/v1/sessions", "login", a.login},
+		{http.MethodGet, "/v1/session", "introspect", a.introspect},
+		{http.MethodDelete, "/v1/session", "logout", a.logout},
+		{http.MethodPost, "/v1/password-resets", "reset_password", a.resetPassword},
+		{http.MethodPost, "/v1/avatars", "upload_avatar", a.uploadAvatar},
+		{http.MethodGet, "/v1/avatars/{name}", "get_avatar", a.avatar},
+	} {
+		a.routes = append(a.routes, Route{Method: e.method, Path: e.path})
+		a.muxed = append(a.muxed, a.router.Methods(e.method).Path(e.path).Handler(a.wrap(e.op, e.h)))
+	}
+	// mux 1.8 loses a method mismatch when a later route's method matches
+	// but its path does not, answering 404 where 405 is due; so both cases
+	// go through unmatched, which works out the Allow list itself.
+	a.router.NotFoundHandler = http.HandlerFunc(a.unmatched)
+	a.router.MethodNotAllowedHandler = http.HandlerFunc(a.unmatched)
+	return a
+}
+
+// Routes lists every endpoint served, in a stable order.
+func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
+
+// ServeHTTP serves a request whose path is under /v1.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+
+func (a *API) wrap(op string, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &call{op: op}
+		err := h(w, r, c)
+		outcome := "ok"
+		if err != nil {
+			var status int
+			outcome, status = writeError(w, err, c.tokenSent)
+			a.logFailure(r.Context(), c, outcome, status, err)
+		}
+		a.observe(r, c.op, c.phone, outcome)
+	})
+}
+
+func (a *API) observe(r *http.Request, op, phone, outcome string) {
+	if a.Observe != nil {
+		a.Observe(r, op, phone, outcome)
+	}
+}
+
+// logFailure logs by severity: a bug or a failing dependency is an error
+// an operator must see, a refused request only information. Only core's
+// Msg (safe by contract) and, for server faults, the cause are logged.
+func (a *API) logFailure(ctx context.Context, c *call, code string, status int, err error) {
+	attrs := []any{"op", c.op, "code", code, "status", status}
+	if c.phone != "" {
+		attrs = append(attrs, "phone", core.MaskPhone(c.phone))
+	}
+	switch {
+	case status >= 500 && ctx.Err() != nil:
+		// The client went away mid-request: not the server's fault.
+		a.log.InfoContext(ctx, "request abandoned by client", append(attrs, "err", err)...)
+	case status == http.StatusInternalServerError:
+		a.log.ErrorContext(ctx, "request failed", append(attrs, "err", err)...)
+	case status >= 500:
+		a.log.WarnContext(ctx, "request failed", append(attrs, "err", err)...)
+	default:
+		a.log.InfoContext(ctx, "request refused", attrs...)
+	}
+}
+
+// unmatched answers a request no route takes: 405 with Allow when the path
+// exists under other methods, 404 otherwise.
+func (a *API) unmatched(w http.ResponseWriter, r *http.Request) {
+	allow := a.allowed(r)
+	if len(allow) == 0 {
+		WriteProblem(w, http.StatusNotFound, CodeNotFound, title(CodeNotFound), "no endpoint at this path")
+		a.observe(r, "", "", CodeNotFound)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	WriteProblem(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, title(CodeMethodNotAllowed),
+		"this path accepts "+strings.Join(allow, ", "))
+	a.observe(r, "", "", CodeMethodNotAllowed)
+}
+
+// allowed lists the methods that some route accepts at the request's path,
+// for the Allow header RFC 9110 requires on a 405.
+func (a *API) allowed(r *http.Request) []string {
+	var ms []string
+	for i, rt := range a.muxed {
+		probe := r.Clone(r.Context())
+		probe.Method = a.routes[i].Method
+		if rt.Match(probe, &mux.RouteMatch{}) {
+			ms = append(ms, a.routes[i].Method)
+		}
+	}
+	sort.Strings(ms)
+	return ms
+}
