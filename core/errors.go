@@ -98,8 +98,8 @@ func Wrap(op string, kind Kind, err error) error {
 	if errors.As(err, &ce) {
 		return &Error{Op: op, Kind: ce.Kind, Msg: ce.Msg, Err: err, RetryAfter: ce.RetryAfter}
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		kind = Unavailable // a store or sender that did not answer in time
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		kind = Unavailable // no answer in time, or the caller went away: not a bug
 	}
 	return &Error{Op: op, Kind: kind, Err: err}
 }
