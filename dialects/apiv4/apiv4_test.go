@@ -56,7 +56,7 @@ func TestDocumentedCodes(t *testing.T) {
 		{opRegister, core.AlreadyRegistered, -1, "手机号已经被注册"},
 		{opRegister, core.CodeWrong, -2, "验证码错误"},
 		{opRegister, core.CodeExpired, -2, "验证码已过期"},
-		{opRegister, core.TooManyAttempts, -2, "验证码错误次数过多,请重新获取"},
+		{opRegister, core.TooManyAttempts, -2, "验证码错误次数过多，请重新获取"},
 		{opLogin, core.NotRegistered, -1, "手机号或密码错误"},
 		{opLogin, core.WrongPassword, -1, "手机号或密码错误"},
 		{opVerifyCode, core.CodeWrong, -1, "验证码错误"},
@@ -252,7 +252,7 @@ func TestOutcomes(t *testing.T) {
 			t.Errorf("failed sendsms carries data %v, want \"\"", r.body["data"])
 		}
 		e.sms.setFailing(true)
-		hasReply(t, e.get(t, "/sendsms/13800002203"), 200, codeSMSFailed, "短信发送失败,请稍后再试")
+		hasReply(t, e.get(t, "/sendsms/13800002203"), 200, codeSMSFailed, "短信发送失败，请稍后再试")
 		e.sms.setFailing(false)
 	})
 	t.Run("register", func(t *testing.T) {
@@ -277,8 +277,8 @@ func TestOutcomes(t *testing.T) {
 		for range 4 {
 			hasReply(t, e.postForm(t, "/register", regForm("13800002214", wrong(code))), 200, -2, "验证码错误")
 		}
-		hasReply(t, e.postForm(t, "/register", regForm("13800002214", wrong(code))), 200, -2, "验证码错误次数过多,请重新获取")
-		hasReply(t, e.postForm(t, "/register", regForm("13800002214", code)), 200, -2, "验证码错误次数过多,请重新获取")
+		hasReply(t, e.postForm(t, "/register", regForm("13800002214", wrong(code))), 200, -2, "验证码错误次数过多，请重新获取")
+		hasReply(t, e.postForm(t, "/register", regForm("13800002214", code)), 200, -2, "验证码错误次数过多，请重新获取")
 		if e.registered(t, "13800002214") {
 			t.Error("a burned code registered the phone")
 		}
@@ -312,7 +312,7 @@ func TestOutcomes(t *testing.T) {
 		for range 4 {
 			e.get(t, "/verify_code?phone=13800002231&code="+wrong(code))
 		}
-		hasReply(t, e.get(t, "/verify_code?phone=13800002231&code="+wrong(code)), 200, -1, "验证码错误次数过多,请重新获取")
+		hasReply(t, e.get(t, "/verify_code?phone=13800002231&code="+wrong(code)), 200, -1, "验证码错误次数过多，请重新获取")
 
 		// No code was sent at all; a sign-up code is not a reset code.
 		hasReply(t, e.get(t, "/verify_code?phone=13800002232&code=123456"), 200, -1, "验证码错误")
@@ -375,7 +375,7 @@ func TestRateLimitedCarriesRetryAfter(t *testing.T) {
 			if got := w.Header().Get("Retry-After"); got != "2" {
 				t.Errorf("Retry-After %q, want 2", got)
 			}
-			want := "{\n  \"code\": -4, \n  \"data\": \"\", \n  \"msg\": \"\\u8bf7\\u6c42\\u8fc7\\u4e8e\\u9891\\u7e41,\\u8bf7\\u7a0d\\u540e\\u518d\\u8bd5\"\n}"
+			want := "{\n  \"code\": -4, \n  \"data\": \"\", \n  \"msg\": \"\\u8bf7\\u6c42\\u8fc7\\u4e8e\\u9891\\u7e41\\uff0c\\u8bf7\\u7a0d\\u540e\\u518d\\u8bd5\"\n}"
 			if w.Body.String() != want {
 				t.Errorf("body %q, want %q", w.Body.String(), want)
 			}

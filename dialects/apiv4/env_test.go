@@ -94,6 +94,7 @@ func newEnv(t testing.TB, opts Options) *env {
 		Hash:   core.HashParams{MemoryKiB: 64, Time: 1, Threads: 1},
 		Sender: sms,
 		Now:    clk.Now,
+		Log:    slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -50,19 +50,19 @@ var isRegisterOK = reply{codeOK, "手机号已注册", false}
 // failures overrides it. A kind an operation cannot produce still has an
 // answer here, so the table is total.
 var commonFailures = map[core.Kind]reply{
-	core.Internal:          {codeServer, "服务器繁忙,请稍后再试", false},
+	core.Internal:          {codeServer, "服务器繁忙，请稍后再试", false},
 	core.Invalid:           {codeInvalid, "请求参数错误", false}, // validator and reader errors show their own message
 	core.NotRegistered:     {-1, "手机号未注册", false},
 	core.AlreadyRegistered: {-1, "手机号已经被注册", false},
 	core.WrongPassword:     {-1, "手机号或密码错误", false},
 	core.CodeWrong:         {-2, "验证码错误", false},
 	core.CodeExpired:       {-2, "验证码已过期", false},
-	core.TooManyAttempts:   {-2, "验证码错误次数过多,请重新获取", false},
-	core.RateLimited:       {codeRateLimited, "请求过于频繁,请稍后再试", false},
-	core.SMSFailed:         {codeSMSFailed, "短信发送失败,请稍后再试", false},
+	core.TooManyAttempts:   {-2, "验证码错误次数过多，请重新获取", false},
+	core.RateLimited:       {codeRateLimited, "请求过于频繁，请稍后再试", false},
+	core.SMSFailed:         {codeSMSFailed, "短信发送失败，请稍后再试", false},
 	core.Unauthorized:      {-1, "请先验证验证码", false},
-	core.NotFound:          {codeServer, "服务器繁忙,请稍后再试", false},
-	core.Unavailable:       {codeServer, "服务器繁忙,请稍后再试", false},
+	core.NotFound:          {codeServer, "服务器繁忙，请稍后再试", false},
+	core.Unavailable:       {codeServer, "服务器繁忙，请稍后再试", false},
 }
 
 // failures are the per-operation exceptions to commonFailures: the
@@ -87,7 +87,7 @@ var failures = map[string]map[core.Kind]reply{
 	opVerifyCode: {
 		core.CodeWrong:       {-1, "验证码错误", false},
 		core.CodeExpired:     {-1, "验证码已过期", false},
-		core.TooManyAttempts: {-1, "验证码错误次数过多,请重新获取", false},
+		core.TooManyAttempts: {-1, "验证码错误次数过多，请重新获取", false},
 	},
 	// -1 "not correct": no verify_code within the window for this phone, or
 	// its ticket already used (Unauthorized, common row), or an unknown
@@ -95,7 +95,7 @@ var failures = map[string]map[core.Kind]reply{
 	opForgetPassword: {
 		core.CodeWrong:       {-1, "验证码错误", false},
 		core.CodeExpired:     {-1, "验证码已过期", false},
-		core.TooManyAttempts: {-1, "验证码错误次数过多,请重新获取", false},
+		core.TooManyAttempts: {-1, "验证码错误次数过多，请重新获取", false},
 	},
 }
 
