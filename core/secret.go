@@ -33,13 +33,14 @@ func LoadOrCreateSecret(path string) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Write a temporary file, then link it into place: path only ever
+	// appears complete, so a concurrent caller never reads it half written.
+	f, err := os.CreateTemp(filepath.Dir(path), ".secret-*") // mode 0600
 	if err != nil {
-		if errors.Is(err, fs.ErrExist) { // another process won the race
-			return LoadOrCreateSecret(path)
-		}
 		return nil, err
 	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
 	if _, err := f.WriteString(hex.EncodeToString(secret) + "\n"); err != nil {
 		f.Close()
 		return nil, err
@@ -48,5 +49,14 @@ func LoadOrCreateSecret(path string) ([]byte, error) {
 		f.Close()
 		return nil, err
 	}
-	return secret, f.Close()
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) { // another process won the race
+			return LoadOrCreateSecret(path)
+		}
+		return nil, err
+	}
+	return secret, nil
 }
