@@ -202,8 +202,8 @@ func decode[T any](w http.ResponseWriter, r *http.Request, build func(gateway.Pa
 	var req T
 	p, err := gateway.ReadParams(r, sources)
 	if err == nil {
-		if m := p.Get("mobile"); m != "" {
-			gateway.SetPhone(r, m)
+		if m := p.Get("mobile"); core.IsMainlandMobile(m) {
+			gateway.SetPhone(r, m) // only a phone: a raw value could be a password typed in the wrong field
 		}
 		req = build(p)
 		err = gateway.Validate(req)
@@ -225,7 +225,7 @@ func decode[T any](w http.ResponseWriter, r *http.Request, build func(gateway.Pa
 // answered every outcome.
 func answer(w http.ResponseWriter, r *http.Request, op string, err error) {
 	gateway.SetOutcome(r, err)
-	rep := ok
+	rep := success
 	if err != nil {
 		rep = lookup(op, core.KindOf(err))
 	}

@@ -101,7 +101,7 @@ func TestContractTable(t *testing.T) {
 				t.Errorf("%s: kind %s listed twice", rt.Op, row.Kind)
 			}
 			seen[row.Kind] = true
-			want := ok
+			want := success
 			if row.Kind != "ok" {
 				k, known := kinds[row.Kind]
 				if !known {

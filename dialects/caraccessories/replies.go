@@ -15,8 +15,8 @@ type reply struct {
 	Msg    string `json:"msg"`
 }
 
-// ok is every endpoint's success: the document's {"status": 1, "msg": "Ok"}.
-var ok = reply{1, "Ok"}
+// success is every endpoint's success: the document's {"status": 1, "msg": "Ok"}.
+var success = reply{1, "Ok"}
 
 // Codes the document does not have, defined by the gateway (and listed in
 // contracts/caraccessories.yaml) for outcomes no documented code fits.
