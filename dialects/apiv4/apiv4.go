@@ -104,10 +104,9 @@ func (d *Dialect) Claims(fields map[string]bool) bool {
 // Reject answers a request refused before its handler ran (405, 413, a
 // rate limit) with the dialect's body and the given HTTP status.
 func (d *Dialect) Reject(w http.ResponseWriter, r *http.Request, status int, err error) {
-	rep := rejectReply(status, err)
-	gateway.SetOutcome(r, err)
+	// The gateway has recorded the outcome (method_not_allowed, ...).
 	setRetryAfter(w, err)
-	writeReply(w, r, status, rep, "")
+	writeReply(w, r, status, rejectReply(status, err), "")
 }
 
 var _ gateway.Dialect = (*Dialect)(nil)

@@ -422,3 +422,32 @@ func TestClaims(t *testing.T) {
 		}
 	}
 }
+
+// The request log names the operation, the outcome and the masked phone,
+// and never a password, a code or a token.
+func TestLogLine(t *testing.T) {
+	e := newEnv(t, Options{})
+	const phone = "13800002351"
+	r := e.register(t, phone, "pw-secret-1", "dev")
+	token := r.data()["token"].(string)
+	code := e.sms.last(phone)
+	e.get(t, "/login?phone="+phone+"&password=pw-secret-2")
+	e.get(t, "/login?phone=pw-secret-3&password=123456")
+	logs := e.logs.String()
+	for _, want := range []string{
+		"op=register outcome=ok status=200 phone=138****2351",
+		"op=login outcome=wrong_password status=200 phone=138****2351",
+		`op=login outcome=invalid status=200 phone=""`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log has no %q:\n%s", want, logs)
+		}
+	}
+	// A code would be logged as a value: "=123456 " (digits alone may occur
+	// in latencies by chance).
+	for _, secret := range []string{"pw-secret", "cret-3", "=" + code + " ", "=" + code + "\n", token} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("log shows %q:\n%s", secret, logs)
+		}
+	}
+}

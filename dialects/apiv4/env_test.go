@@ -78,6 +78,25 @@ type env struct {
 	clock  *clock
 	srv    *httptest.Server // the gateway with only this dialect mounted at DefaultPrefix
 	client *http.Client
+	logs   *syncBuffer // the gateway's request log
+}
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newEnv(t testing.TB, opts Options) *env {
@@ -99,13 +118,14 @@ func newEnv(t testing.TB, opts Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logs := &syncBuffer{}
 	gw := gateway.New(gateway.Options{
 		Mounts: []gateway.Mount{{Dialect: New(svc, opts), Prefix: DefaultPrefix}},
-		Log:    slog.New(slog.DiscardHandler),
+		Log:    slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)
-	return &env{svc: svc, sms: sms, clock: clk, srv: srv, client: srv.Client()}
+	return &env{svc: svc, sms: sms, clock: clk, srv: srv, client: srv.Client(), logs: logs}
 }
 
 // resp is a reply as the app sees it.

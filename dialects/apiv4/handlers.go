@@ -46,15 +46,23 @@ type (
 	}
 )
 
-// decode reads the request's parameters, lets fill copy them into a
-// request struct, and validates it. On failure it has answered.
-func decode(w http.ResponseWriter, r *http.Request, op string, fill func(gateway.Params) any) bool {
+// params reads the request's parameters. On failure it has answered.
+func params(w http.ResponseWriter, r *http.Request, op string) (gateway.Params, bool) {
 	p, err := gateway.ReadParams(r, sources)
 	if err != nil {
 		fail(w, r, op, err)
-		return false
+		return p, false
 	}
-	req := fill(p)
+	return p, true
+}
+
+// check records the request's phone for the log line when it is one (a raw
+// value could be anything, even a password typed into the wrong field) and
+// validates the request struct. On failure it has answered.
+func check(w http.ResponseWriter, r *http.Request, op, phone string, req any) bool {
+	if core.IsMainlandMobile(phone) {
+		gateway.SetPhone(r, phone)
+	}
 	if err := gateway.Validate(req); err != nil {
 		if core.KindOf(err) == core.Invalid {
 			err = shown{err}
@@ -75,12 +83,12 @@ func purposeOf(expect string) core.Purpose {
 }
 
 func (d *Dialect) sendSMS(w http.ResponseWriter, r *http.Request) {
-	var req sendSMSRequest
-	if !decode(w, r, opSendSMS, func(p gateway.Params) any {
-		req = sendSMSRequest{Mobile: mux.Vars(r)["mobile"], Expect: p.Get("expect")}
-		gateway.SetPhone(r, req.Mobile)
-		return req
-	}) {
+	p, ok := params(w, r, opSendSMS)
+	if !ok {
+		return
+	}
+	req := sendSMSRequest{Mobile: mux.Vars(r)["mobile"], Expect: p.Get("expect")}
+	if !check(w, r, opSendSMS, req.Mobile, req) {
 		return
 	}
 	_, err := d.svc.SendCode(r.Context(), core.SendCodeRequest{
@@ -94,12 +102,12 @@ func (d *Dialect) sendSMS(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dialect) isRegister(w http.ResponseWriter, r *http.Request) {
-	var req isRegisterRequest
-	if !decode(w, r, opIsRegister, func(p gateway.Params) any {
-		req = isRegisterRequest{Phone: mux.Vars(r)["phone"], Expect: p.Get("expect")}
-		gateway.SetPhone(r, req.Phone)
-		return req
-	}) {
+	p, ok := params(w, r, opIsRegister)
+	if !ok {
+		return
+	}
+	req := isRegisterRequest{Phone: mux.Vars(r)["phone"], Expect: p.Get("expect")}
+	if !check(w, r, opIsRegister, req.Phone, req) {
 		return
 	}
 	registered, err := d.svc.IsRegistered(r.Context(), req.Phone)
@@ -123,15 +131,15 @@ func (d *Dialect) isRegister(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dialect) register(w http.ResponseWriter, r *http.Request) {
-	var req registerRequest
-	if !decode(w, r, opRegister, func(p gateway.Params) any {
-		req = registerRequest{
-			Phone: p.Get("phone"), Name: p.Get("name"), Password: p.Get("password"),
-			Device: p.Get("device_identifier"), Code: p.Get("code"),
-		}
-		gateway.SetPhone(r, req.Phone)
-		return req
-	}) {
+	p, ok := params(w, r, opRegister)
+	if !ok {
+		return
+	}
+	req := registerRequest{
+		Phone: p.Get("phone"), Name: p.Get("name"), Password: p.Get("password"),
+		Device: p.Get("device_identifier"), Code: p.Get("code"),
+	}
+	if !check(w, r, opRegister, req.Phone, req) {
 		return
 	}
 	res, err := d.svc.Register(r.Context(), core.RegisterRequest{
@@ -153,12 +161,12 @@ func (d *Dialect) register(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
-	var req loginRequest
-	if !decode(w, r, opLogin, func(p gateway.Params) any {
-		req = loginRequest{Phone: p.Get("phone"), Password: p.Get("password"), Device: p.Get("device_identifier")}
-		gateway.SetPhone(r, req.Phone)
-		return req
-	}) {
+	p, ok := params(w, r, opLogin)
+	if !ok {
+		return
+	}
+	req := loginRequest{Phone: p.Get("phone"), Password: p.Get("password"), Device: p.Get("device_identifier")}
+	if !check(w, r, opLogin, req.Phone, req) {
 		return
 	}
 	res, err := d.svc.Login(r.Context(), core.LoginRequest{Phone: req.Phone, Password: req.Password, DeviceID: req.Device})
@@ -179,12 +187,12 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dialect) verifyCode(w http.ResponseWriter, r *http.Request) {
-	var req verifyCodeRequest
-	if !decode(w, r, opVerifyCode, func(p gateway.Params) any {
-		req = verifyCodeRequest{Phone: p.Get("phone"), Code: p.Get("code")}
-		gateway.SetPhone(r, req.Phone)
-		return req
-	}) {
+	p, ok := params(w, r, opVerifyCode)
+	if !ok {
+		return
+	}
+	req := verifyCodeRequest{Phone: p.Get("phone"), Code: p.Get("code")}
+	if !check(w, r, opVerifyCode, req.Phone, req) {
 		return
 	}
 	// The ticket stays in the store; forget_password takes it by phone
@@ -198,12 +206,12 @@ func (d *Dialect) verifyCode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dialect) forgetPassword(w http.ResponseWriter, r *http.Request) {
-	var req forgetPasswordRequest
-	if !decode(w, r, opForgetPassword, func(p gateway.Params) any {
-		req = forgetPasswordRequest{Phone: p.Get("phone"), Password: p.Get("password")}
-		gateway.SetPhone(r, req.Phone)
-		return req
-	}) {
+	p, ok := params(w, r, opForgetPassword)
+	if !ok {
+		return
+	}
+	req := forgetPasswordRequest{Phone: p.Get("phone"), Password: p.Get("password")}
+	if !check(w, r, opForgetPassword, req.Phone, req) {
 		return
 	}
 	err := d.svc.ResetPassword(r.Context(), core.ResetRequest{Phone: req.Phone, Password: req.Password, Proof: core.Proof{RecentCheck: true}})
