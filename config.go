@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Config is every setting of the gateway. It is read in one place (here,
+// from flags and their GATEWAY_* environment equivalents; flags win) and
+// handed to build.
+type Config struct {
+	Listen          string
+	DataDir         string
+	Secret          string // hex; empty: generated once in DataDir
+	SMSWebhook      string
+	SMSTimeout      time.Duration
+	CodeTTL         time.Duration
+	SessionTTL      time.Duration
+	ShutdownTimeout time.Duration
+	LogFormat       string // json or text
+	LogLevel        string
+
+	Caraccessories DialectConfig
+	APIv4          DialectConfig
+	Resultcode     DialectConfig
+	// ResultcodeEchoCode puts the sent code back in resultcode's reply, as
+	// the old server did, for apps known to compare it locally.
+	ResultcodeEchoCode bool
+}
+
+// DialectConfig places one dialect.
+type DialectConfig struct {
+	Enabled bool
+	Prefix  string
+}
+
+// setting is one row of the configuration table: a flag, its environment
+// variable, its default and its help. --help prints the table.
+type setting struct {
+	flag, env, def, help string
+	set                  func(string) error
+}
+
+func settings(c *Config) []setting {
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	dur := func(p *time.Duration) func(string) error {
+		return func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err == nil && d <= 0 {
+				err = fmt.Errorf("must be positive")
+			}
+			*p = d
+			return err
+		}
+	}
+	boolean := func(p *bool) func(string) error {
+		return func(v string) error { b, err := strconv.ParseBool(v); *p = b; return err }
+	}
+	return []setting{
+		{"listen", "GATEWAY_LISTEN", ":8080", "address the public HTTP server listens on", str(&c.Listen)},
+		{"data-dir", "GATEWAY_DATA_DIR", "./data", "directory of the embedded store (log, snapshots, avatars, secret)", str(&c.DataDir)},
+		{"secret", "GATEWAY_SECRET", "", "hex key (32+ bytes) for code MACs; empty: generated once and kept in the data directory", func(v string) error {
+			if v != "" {
+				if b, err := hex.DecodeString(v); err != nil || len(b) < 32 {
+					return fmt.Errorf("want at least 32 hex-encoded bytes")
+				}
+			}
+			c.Secret = v
+			return nil
+		}},
+		{"sms-webhook", "GATEWAY_SMS_WEBHOOK", "", "URL codes are POSTed to as JSON; empty: codes are written to the log (development only)", str(&c.SMSWebhook)},
+		{"sms-timeout", "GATEWAY_SMS_TIMEOUT", "5s", "time the SMS webhook has to answer", dur(&c.SMSTimeout)},
+		{"code-ttl", "GATEWAY_CODE_TTL", "5m", "lifetime of a verification code", dur(&c.CodeTTL)},
+		{"session-ttl", "GATEWAY_SESSION_TTL", "720h", "lifetime of a login session (token)", dur(&c.SessionTTL)},
+		{"shutdown-timeout", "GATEWAY_SHUTDOWN_TIMEOUT", "15s", "time in-flight requests get to finish on SIGTERM/SIGINT", dur(&c.ShutdownTimeout)},
+		{"log-format", "GATEWAY_LOG_FORMAT", "json", "log format: json or text", func(v string) error {
+			if v != "json" && v != "text" {
+				return fmt.Errorf("want json or text")
+			}
+			c.LogFormat = v
+			return nil
+		}},
+		{"log-level", "GATEWAY_LOG_LEVEL", "info", "log level: debug, info, warn or error", func(v string) error {
+			switch v {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = v
+				return nil
+			}
+			return fmt.Errorf("want debug, info, warn or error")
+		}},
+		{"caraccessories", "GATEWAY_CARACCESSORIES", "true", "serve the caraccessories dialect", boolean(&c.Caraccessories.Enabled)},
+		{"caraccessories-prefix", "GATEWAY_CARACCESSORIES_PREFIX", "/caraccessories/app", "mount prefix of caraccessories", str(&c.Caraccessories.Prefix)},
+		{"apiv4", "GATEWAY_APIV4", "true", "serve the apiv4 dialect", boolean(&c.APIv4.Enabled)},
+		{"apiv4-prefix", "GATEWAY_APIV4_PREFIX", "/api/v4.0", "mount prefix of apiv4", str(&c.APIv4.Prefix)},
+		{"resultcode", "GATEWAY_RESULTCODE", "true", "serve the resultcode dialect", boolean(&c.Resultcode.Enabled)},
+		{"resultcode-prefix", "GATEWAY_RESULTCODE_PREFIX", "/", "mount prefix of resultcode", str(&c.Resultcode.Prefix)},
+		{"resultcode-echo-code", "GATEWAY_RESULTCODE_ECHO_CODE", "false", "echo the sent code in resultcode's reply as the old server did (insecure; warned at start-up)", boolean(&c.ResultcodeEchoCode)},
+	}
+}
+
+// parseConfig reads defaults, then the environment, then flags.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	c := &Config{}
+	rows := settings(c)
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, s := range rows {
+		if err := s.set(s.def); err != nil {
+			return nil, fmt.Errorf("default of %s: %w", s.flag, err)
+		}
+		if v, ok := lookup(getenv, s.env); ok {
+			if err := s.set(v); err != nil {
+				return nil, fmt.Errorf("%s=%q: %w", s.env, v, err)
+			}
+		}
+		fs.Func(s.flag, s.help, s.set)
+	}
+	fs.Usage = func() { usage(stderr, rows) }
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c, nil
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func usage(w io.Writer, rows []setting) {
+	fmt.Fprintln(w, "Usage: gateway [flags]            serve")
+	fmt.Fprintln(w, "       gateway contract verify --target URL [dir]")
+	fmt.Fprintln(w, "\nEvery flag has an environment equivalent; flags win over the environment.")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nflag\tenvironment\tdefault\tmeaning")
+	for _, s := range rows {
+		fmt.Fprintf(tw, "--%s\t%s\t%s\t%s\n", s.flag, s.env, s.def, s.help)
+	}
+	tw.Flush()
+}
+
+// markdownTable renders the settings for the README (see TestREADMEConfigTable).
+func markdownTable() string {
+	var b strings.Builder
+	b.WriteString("| flag | environment | default | meaning |\n|---|---|---|---|\n")
+	for _, s := range settings(&Config{}) {
+		def := s.def
+		if def == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `--%s` | `%s` | `%s` | %s |\n", s.flag, s.env, def, s.help)
+	}
+	return b.String()
+}

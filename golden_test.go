@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"legacyauth/contracts"
+	"legacyauth/core"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files' responses from what the gateway answers")
+
+// fastHash keeps tests quick; production uses core.DefaultHashParams.
+var fastHash = core.HashParams{MemoryKiB: 64, Time: 1, Threads: 1}
+
+// smsRecorder is the SMS sender of in-process tests: it keeps the codes a
+// test needs, as a phone would receive them.
+type smsRecorder struct {
+	mu   sync.Mutex
+	sent []core.SMS
+}
+
+func (s *smsRecorder) Send(_ context.Context, m core.SMS) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, m)
+	return nil
+}
+
+func (s *smsRecorder) Last() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sent) == 0 {
+		return ""
+	}
+	return s.sent[len(s.sent)-1].Code
+}
+
+// testClock is an injectable clock that only moves when told.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// testGateway is a whole gateway on its own data directory, served over
+// real HTTP on loopback.
+type testGateway struct {
+	*app
+	URL   string
+	SMS   *smsRecorder
+	Clock *testClock
+	Log   *strings.Builder
+}
+
+// startGateway builds the production wiring with a recording SMS sender, a
+// test clock and a fast hash. args are flags, as on the command line.
+func startGateway(t testing.TB, args ...string) *testGateway {
+	t.Helper()
+	cfg, err := parseConfig(append([]string{"--data-dir", t.TempDir()}, args...), func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	var logBuf strings.Builder
+	var logMu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(lockedWriter{&logMu, &logBuf}, nil))
+	tg := &testGateway{SMS: &smsRecorder{}, Clock: newTestClock(), Log: &logBuf}
+	a, err := build(cfg, log, overrides{Sender: tg.SMS, Now: tg.Clock.Now, Hash: fastHash})
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	srv := httptest.NewServer(a.Handler)
+	t.Cleanup(func() {
+		srv.Close()
+		a.Close()
+	})
+	tg.app, tg.URL = a, srv.URL
+	return tg
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// optionFlags turns a case's `setup option` settings into flags:
+// resultcode.echo_code=true becomes --resultcode-echo-code=true.
+func optionFlags(opts map[string]string) []string {
+	var args []string
+	for k, v := range opts {
+		name := strings.NewReplacer(".", "-", "_", "-").Replace(k)
+		args = append(args, "--"+name+"="+v)
+	}
+	return args
+}
+
+// TestGolden replays every testdata/<dialect>/<case>.txtar against its own
+// in-process gateway. -update rewrites the responses that differ.
+func TestGolden(t *testing.T) {
+	cases, err := contracts.Load("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) == 0 {
+		t.Fatal("no golden cases under testdata/")
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			g := startGateway(t, optionFlags(c.Options())...)
+			res := contracts.Run(context.Background(), contracts.Target{
+				BaseURL: g.URL, LastCode: g.SMS.Last, Advance: g.Clock.Advance, InProcess: true,
+			}, c)
+			if res.Skipped != "" {
+				t.Fatalf("in-process run skipped: %s", res.Skipped)
+			}
+			checkSchemas(t, c, res)
+			if !res.Failed() {
+				return
+			}
+			if *update {
+				if err := os.WriteFile(c.File, contracts.Update(res, g.SMS.Last()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("rewrote %s", c.File)
+				return
+			}
+			for _, d := range res.Diffs {
+				t.Error(d)
+			}
+		})
+	}
+}
+
+// checkSchemas validates every JSON response of a case against its
+// dialect's contract (contracts/<dialect>.yaml).
+func checkSchemas(t *testing.T, c *contracts.Case, res *contracts.Result) {
+	t.Helper()
+	spec, err := contracts.LoadSpec(filepath.Join("contracts", c.Dialect+".yaml"))
+	if err != nil {
+		t.Errorf("contract of %s: %v", c.Dialect, err)
+		return
+	}
+	for i, got := range res.Received {
+		// Business replies are 200 with the dialect's body; transport
+		// errors (404, 405, 413, 415) are checked by the golden text alone.
+		if got.Status != 200 || !strings.Contains(got.Header.Get("Content-Type"), "json") {
+			continue
+		}
+		method, target := c.Exchanges[i].RequestLine()
+		if err := spec.ValidateResponse(method, target, got.Status, got.Body); err != nil {
+			t.Errorf("%s: exchange %d: %v", c.File, i+1, err)
+		}
+	}
+}

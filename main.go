@@ -1,0 +1,192 @@
+// Command gateway serves three legacy sign-up/login contracts and the
+// canonical /v1 API from one core. See README.md.
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"legacyauth/core"
+	"legacyauth/core/memdb"
+	"legacyauth/dialects/apiv4"
+	"legacyauth/dialects/caraccessories"
+	"legacyauth/dialects/resultcode"
+	"legacyauth/gateway"
+	v1 "legacyauth/gateway/v1"
+)
+
+// version is stamped by `make build`.
+var version = "dev"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && args[0] == "version" {
+		fmt.Fprintln(stdout, version)
+		return nil
+	}
+	if len(args) >= 2 && args[0] == "contract" && args[1] == "verify" {
+		return verifyCommand(ctx, args[2:], stdout, stderr)
+	}
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, log)
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// overrides replace parts of the production wiring in tests.
+type overrides struct {
+	Sender core.Sender
+	Now    func() time.Time
+	Hash   core.HashParams
+}
+
+// app is the wired gateway.
+type app struct {
+	Handler http.Handler
+	Service *core.Service
+	Gateway *gateway.Gateway
+	store   *memdb.Store
+}
+
+func (a *app) Close() error { return a.store.Close() }
+
+// build wires stores -> core -> dialects -> gateway from the configuration.
+// It is the one place that knows every package.
+func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
+	store, err := memdb.Open(cfg.DataDir, memdb.Options{Logger: log, Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	secret, err := loadSecret(cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	sender := o.Sender
+	if sender == nil {
+		sender = newSender(cfg, log)
+	}
+	svc, err := core.New(store, store, core.Config{
+		Secret:     secret,
+		CodeTTL:    cfg.CodeTTL,
+		SessionTTL: cfg.SessionTTL,
+		Sender:     sender,
+		Now:        o.Now,
+		Hash:       o.Hash,
+		Log:        log,
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	var mounts []gateway.Mount
+	if cfg.Caraccessories.Enabled {
+		mounts = append(mounts, gateway.Mount{Dialect: caraccessories.New(svc, caraccessories.Options{}), Prefix: cfg.Caraccessories.Prefix})
+	}
+	if cfg.APIv4.Enabled {
+		mounts = append(mounts, gateway.Mount{Dialect: apiv4.New(svc, apiv4.Options{}), Prefix: cfg.APIv4.Prefix})
+	}
+	if cfg.Resultcode.Enabled {
+		if cfg.ResultcodeEchoCode {
+			log.Warn("GATEWAY_RESULTCODE_ECHO_CODE is on: resultcode replies carry the SMS code, so anyone can register any phone with the apps that compare it locally")
+		}
+		mounts = append(mounts, gateway.Mount{Dialect: resultcode.New(svc, resultcode.Options{EchoCode: cfg.ResultcodeEchoCode}), Prefix: cfg.Resultcode.Prefix})
+	}
+	api := v1.New(svc, log)
+	api.Observe = func(r *http.Request, op, phone, outcome string) {
+		i := gateway.InfoFrom(r.Context())
+		i.Op, i.Phone, i.Outcome = op, phone, outcome
+	}
+	gw := gateway.New(gateway.Options{
+		Mounts: mounts,
+		V1:     api,
+		Log:    log,
+		NotFound: func(w http.ResponseWriter, r *http.Request) {
+			v1.WriteProblem(w, http.StatusNotFound, "unknown_route", "Not Found", "no dialect serves this path and method")
+		},
+	})
+	return &app{Handler: gw, Service: svc, Gateway: gw, store: store}, nil
+}
+
+func loadSecret(cfg *Config) ([]byte, error) {
+	if cfg.Secret != "" {
+		return hex.DecodeString(cfg.Secret)
+	}
+	return core.LoadOrCreateSecret(filepath.Join(cfg.DataDir, "secret"))
+}
+
+func newSender(cfg *Config, log *slog.Logger) core.Sender {
+	if cfg.SMSWebhook != "" {
+		return core.WebhookSender{URL: cfg.SMSWebhook, Timeout: cfg.SMSTimeout, Client: &http.Client{}}
+	}
+	log.Warn("NO SMS IS SENT: GATEWAY_SMS_WEBHOOK is empty, so verification codes are written to this log. Development only.")
+	return core.LogSender{Log: log}
+}
+
+func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	a, err := build(cfg, log, overrides{})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Addr:              cfg.Listen,
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("gateway listening", "addr", cfg.Listen, "data_dir", cfg.DataDir)
+	select {
+	case err := <-errc:
+		a.Close()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	if cerr := a.Close(); err == nil {
+		err = cerr
+	}
+	log.Info("stopped")
+	return err
+}
