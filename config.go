@@ -29,6 +29,9 @@ type Config struct {
 	Caraccessories DialectConfig
 	APIv4          DialectConfig
 	Resultcode     DialectConfig
+	// APIv4VerifyCodePOST also accepts POST on apiv4's /verify_code, which
+	// the document lists as GET only.
+	APIv4VerifyCodePOST bool
 	// ResultcodeEchoCode puts the sent code back in resultcode's reply, as
 	// the old server did, for apps known to compare it locally.
 	ResultcodeEchoCode bool
@@ -36,8 +39,9 @@ type Config struct {
 
 // DialectConfig places one dialect.
 type DialectConfig struct {
-	Enabled bool
-	Prefix  string
+	Enabled    bool
+	Prefix     string
+	CodeLength int // digits of the codes this dialect's sends ask for
 }
 
 // setting is one row of the configuration table: a flag, its environment
@@ -56,6 +60,16 @@ func settings(c *Config) []setting {
 				err = fmt.Errorf("must be positive")
 			}
 			*p = d
+			return err
+		}
+	}
+	digits := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err == nil && (n < 4 || n > 10) {
+				err = fmt.Errorf("want 4 to 10")
+			}
+			*p = n
 			return err
 		}
 	}
@@ -96,10 +110,14 @@ func settings(c *Config) []setting {
 		}},
 		{"caraccessories", "GATEWAY_CARACCESSORIES", "true", "serve the caraccessories dialect", boolean(&c.Caraccessories.Enabled)},
 		{"caraccessories-prefix", "GATEWAY_CARACCESSORIES_PREFIX", "/caraccessories/app", "mount prefix of caraccessories", str(&c.Caraccessories.Prefix)},
+		{"caraccessories-code-length", "GATEWAY_CARACCESSORIES_CODE_LENGTH", "5", "digits of caraccessories' SMS codes (the document's example has 5)", digits(&c.Caraccessories.CodeLength)},
 		{"apiv4", "GATEWAY_APIV4", "true", "serve the apiv4 dialect", boolean(&c.APIv4.Enabled)},
 		{"apiv4-prefix", "GATEWAY_APIV4_PREFIX", "/api/v4.0", "mount prefix of apiv4", str(&c.APIv4.Prefix)},
+		{"apiv4-code-length", "GATEWAY_APIV4_CODE_LENGTH", "6", "digits of apiv4's SMS codes (the document shows none)", digits(&c.APIv4.CodeLength)},
+		{"apiv4-verify-code-post", "GATEWAY_APIV4_VERIFY_CODE_POST", "false", "also accept POST on apiv4's /verify_code (documented as GET only)", boolean(&c.APIv4VerifyCodePOST)},
 		{"resultcode", "GATEWAY_RESULTCODE", "true", "serve the resultcode dialect", boolean(&c.Resultcode.Enabled)},
 		{"resultcode-prefix", "GATEWAY_RESULTCODE_PREFIX", "/", "mount prefix of resultcode", str(&c.Resultcode.Prefix)},
+		{"resultcode-code-length", "GATEWAY_RESULTCODE_CODE_LENGTH", "4", "digits of resultcode's SMS codes (the document says 4)", digits(&c.Resultcode.CodeLength)},
 		{"resultcode-echo-code", "GATEWAY_RESULTCODE_ECHO_CODE", "false", "echo the sent code in resultcode's reply as the old server did (insecure; warned at start-up)", boolean(&c.ResultcodeEchoCode)},
 	}
 }

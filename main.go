@@ -115,16 +115,16 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	}
 	var mounts []gateway.Mount
 	if cfg.Caraccessories.Enabled {
-		mounts = append(mounts, gateway.Mount{Dialect: caraccessories.New(svc, caraccessories.Options{}), Prefix: cfg.Caraccessories.Prefix})
+		mounts = append(mounts, gateway.Mount{Dialect: caraccessories.New(svc, caraccessories.Options{CodeLength: cfg.Caraccessories.CodeLength}), Prefix: cfg.Caraccessories.Prefix})
 	}
 	if cfg.APIv4.Enabled {
-		mounts = append(mounts, gateway.Mount{Dialect: apiv4.New(svc, apiv4.Options{}), Prefix: cfg.APIv4.Prefix})
+		mounts = append(mounts, gateway.Mount{Dialect: apiv4.New(svc, apiv4.Options{CodeLength: cfg.APIv4.CodeLength, VerifyCodePOST: cfg.APIv4VerifyCodePOST}), Prefix: cfg.APIv4.Prefix})
 	}
 	if cfg.Resultcode.Enabled {
 		if cfg.ResultcodeEchoCode {
 			log.Warn("GATEWAY_RESULTCODE_ECHO_CODE is on: resultcode replies carry the SMS code, so anyone can register any phone with the apps that compare it locally")
 		}
-		mounts = append(mounts, gateway.Mount{Dialect: resultcode.New(svc, resultcode.Options{EchoCode: cfg.ResultcodeEchoCode}), Prefix: cfg.Resultcode.Prefix})
+		mounts = append(mounts, gateway.Mount{Dialect: resultcode.New(svc, resultcode.Options{CodeLength: cfg.Resultcode.CodeLength, EchoCode: cfg.ResultcodeEchoCode}), Prefix: cfg.Resultcode.Prefix})
 	}
 	api := v1.New(svc, log)
 	api.Observe = func(r *http.Request, op, phone, outcome string) {

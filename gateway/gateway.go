@@ -71,7 +71,9 @@ func CleanPrefix(p string) string {
 func (g *Gateway) mount(m Mount) *mounted {
 	md := &mounted{dialect: m.Dialect, prefix: CleanPrefix(m.Prefix), router: mux.NewRouter()}
 	for _, rt := range m.Dialect.Routes() {
-		md.router.Methods(rt.Methods...).Path(md.prefix + rt.Path).Handler(g.wrapRoute(m.Dialect, rt))
+		// Path before Methods: with gorilla/mux 1.8.1 a later route whose method
+		// matches would otherwise clear an earlier method mismatch (404, not 405).
+		md.router.Path(md.prefix + rt.Path).Methods(rt.Methods...).Handler(g.wrapRoute(m.Dialect, rt))
 	}
 	md.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		InfoFrom(r.Context()).Outcome = "method_not_allowed"
