@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -439,4 +440,55 @@ func mustURL(t testing.TB, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestRequestLog: each request's log line names the real operation, its
+// outcome and the masked phone, and never a code, password or token.
+func TestRequestLog(t *testing.T) {
+	e := newEnv(t)
+	var buf strings.Builder
+	var mu sync.Mutex
+	g := gateway.New(gateway.Options{
+		// Ten digits: a 4-digit code could appear by chance in a request id or a latency.
+		Mounts: []gateway.Mount{{Dialect: New(e.svc, Options{EchoCode: true, CodeLength: 10}), Prefix: DefaultPrefix}},
+		Log:    slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil)),
+	})
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	a := newApp(t, srv.URL)
+	const phone = "13800003197"
+	code := a.get("/register?userId=" + phone).message(t)
+	wrong := code[:9] + string('0'+(code[9]-'0'+1)%10)
+	a.form("/register", "code_v", code, "code", wrong).is(t, 200, verifyWrong)
+	a.form("/register", "code", code).is(t, 200, okEmpty)
+	a.form("/register", "register", "1", "password", "secret123").is(t, 200, okEmpty)
+	token := a.form("/log", "userId", phone, "password", "secret123").message(t)
+
+	mu.Lock()
+	log := buf.String()
+	mu.Unlock()
+	for _, want := range []string{
+		"op=send_code outcome=ok", "op=verify_code outcome=code_wrong", "op=verify_code outcome=ok",
+		"op=register outcome=ok", "op=login outcome=ok", "phone=138****3197",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	for _, secret := range []string{code, "secret123", token, phone} {
+		if strings.Contains(log, secret) {
+			t.Errorf("log contains %q:\n%s", secret, log)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -66,6 +66,7 @@ type contract struct {
 			Kind      string
 			Operation string
 			Meaning   string
+			Message   *string // null, the text, or absent on ok rows
 		} `yaml:"x-status-codes"`
 	}
 }
@@ -108,7 +109,8 @@ func TestRoutesInContract(t *testing.T) {
 }
 
 // TestContractMatchesTable: x-status-codes lists exactly the table's
-// (operation, code, kind) triples, plus "0000" ok per operation.
+// (operation, code, kind) triples, plus "0000" ok per operation, and each
+// failure row's message is the table's (null where it renders null).
 func TestContractMatchesTable(t *testing.T) {
 	c := loadContract(t)
 	want := map[string]bool{}
@@ -137,6 +139,14 @@ func TestContractMatchesTable(t *testing.T) {
 				if s.Meaning == "" {
 					t.Errorf("%s %s: %s has no meaning", m, p, key)
 				}
+				if s.Kind == "ok" {
+					continue
+				}
+				kind := kindByName(s.Kind)
+				want := table[op][kind].Message
+				if (s.Message == nil) != (want == "") || s.Message != nil && *s.Message != want {
+					t.Errorf("%s %s: %s: message %v, want %q (\"\" is null)", m, p, key, deref(s.Message), want)
+				}
 			}
 		}
 	}
@@ -150,4 +160,20 @@ func TestContractMatchesTable(t *testing.T) {
 			t.Errorf("contract lists %s, which the table does not answer", k)
 		}
 	}
+}
+
+func kindByName(name string) core.Kind {
+	for _, k := range core.Kinds() {
+		if k.String() == name {
+			return k
+		}
+	}
+	return core.Kind(255)
+}
+
+func deref(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
 }
