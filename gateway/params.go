@@ -196,19 +196,42 @@ func (p *Params) addMultipart(body []byte, boundary string) error {
 
 // decodeJSONObject reads a JSON object whose values are all strings,
 // tolerating trailing commas (the caraccessories document's own examples
-// carry them).
+// carry them). A key repeated with another value is refused, as repeated
+// query and form parameters are.
 func decodeJSONObject(body []byte) (url.Values, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(stripTrailingCommas(body), &raw); err != nil {
-		return nil, badInput(http.StatusBadRequest, "JSON格式错误")
+	malformed := badInput(http.StatusBadRequest, "JSON格式错误")
+	dec := json.NewDecoder(bytes.NewReader(stripTrailingCommas(body)))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, malformed
 	}
 	v := url.Values{}
-	for name, msg := range raw {
-		var s string
-		if err := json.Unmarshal(msg, &s); err != nil {
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, malformed
+		}
+		name := tok.(string) // inside an object, a token before a value is its key
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, malformed
+		}
+		if string(raw) == "null" {
+			continue // null is an absent field, so "required" reports it
+		}
+		var val string
+		if err := json.Unmarshal(raw, &val); err != nil {
 			return nil, badInput(http.StatusBadRequest, "参数"+name+"必须是字符串")
 		}
-		v.Set(name, s)
+		if old, dup := v[name]; dup && old[0] != val {
+			return nil, badInput(http.StatusBadRequest, "参数"+name+"重复且取值不同")
+		}
+		v.Set(name, val)
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, malformed
+	}
+	if _, err := dec.Token(); err != io.EOF { // nothing may follow the object
+		return nil, malformed
 	}
 	return v, nil
 }

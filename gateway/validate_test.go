@@ -42,3 +42,41 @@ func TestValidateMessagesInChinese(t *testing.T) {
 		})
 	}
 }
+
+func TestDecodeJSONObject(t *testing.T) {
+	cases := []struct {
+		name, body string
+		want       map[string]string // nil: refused
+	}{
+		{"plain", `{"mobile": "13800000000"}`, map[string]string{"mobile": "13800000000"}},
+		{"trailing comma", "{\n\"mobile\": \"1\", \n}", map[string]string{"mobile": "1"}},
+		{"comma inside a string kept", `{"a": "x,}"}`, map[string]string{"a": "x,}"}},
+		{"same key same value", `{"a": "1", "a": "1"}`, map[string]string{"a": "1"}},
+		{"same key other value", `{"a": "1", "a": "2"}`, nil},
+		{"number for string", `{"a": 1}`, nil},
+		{"null is absent", `{"a": null}`, map[string]string{}},
+		{"array", `["a"]`, nil},
+		{"two objects", `{"a": "1"}{"b": "2"}`, nil},
+		{"truncated", `{"a": "1"`, nil},
+		{"empty object", `{}`, map[string]string{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := decodeJSONObject([]byte(c.body))
+			if c.want == nil {
+				if err == nil || HTTPStatus(err) != 400 {
+					t.Fatalf("got %v, %v; want a 400 BadInput", got, err)
+				}
+				return
+			}
+			if err != nil || len(got) != len(c.want) {
+				t.Fatalf("got %v, %v; want %v", got, err, c.want)
+			}
+			for k, v := range c.want {
+				if got.Get(k) != v {
+					t.Errorf("%s = %q, want %q", k, got.Get(k), v)
+				}
+			}
+		})
+	}
+}

@@ -105,7 +105,7 @@ func (d *Dialect) Claims(fields map[string]bool) bool {
 // rate limit) with the dialect's body and the given HTTP status.
 func (d *Dialect) Reject(w http.ResponseWriter, r *http.Request, status int, err error) {
 	// The gateway has recorded the outcome (method_not_allowed, ...).
-	setRetryAfter(w, err)
+	gateway.SetRetryAfter(w, err)
 	writeReply(w, r, status, rejectReply(status, err), "")
 }
 

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"unicode/utf16"
+
+	"legacyauth/dialects/internal/pyjson"
 )
 
 // object is a JSON object. Its keys are written sorted, as Flask's jsonify
@@ -88,45 +89,5 @@ func (e *pyEncoder) newline(depth int) {
 	}
 }
 
-const hexDigits = "0123456789abcdef"
-
-// string follows Python 2's encode_basestring_ascii: only printable ASCII
-// (space to '~') is written as is; '"' and '\\' and the five short escapes
-// use backslash forms; everything else is \uXXXX.
-func (e *pyEncoder) string(s string) {
-	e.buf = append(e.buf, '"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			e.buf = append(e.buf, `\"`...)
-		case r == '\\':
-			e.buf = append(e.buf, `\\`...)
-		case r == '\n':
-			e.buf = append(e.buf, `\n`...)
-		case r == '\r':
-			e.buf = append(e.buf, `\r`...)
-		case r == '\t':
-			e.buf = append(e.buf, `\t`...)
-		case r == '\b':
-			e.buf = append(e.buf, `\b`...)
-		case r == '\f':
-			e.buf = append(e.buf, `\f`...)
-		case r >= ' ' && r <= '~':
-			e.buf = append(e.buf, byte(r))
-		case r > 0xffff:
-			hi, lo := utf16.EncodeRune(r)
-			e.u4(hi)
-			e.u4(lo)
-		default:
-			// Invalid UTF-8 decodes to U+FFFD here; the gateway refuses
-			// such input before it could reach a reply.
-			e.u4(r)
-		}
-	}
-	e.buf = append(e.buf, '"')
-}
-
-func (e *pyEncoder) u4(r rune) {
-	e.buf = append(e.buf, '\\', 'u',
-		hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
-}
+// string follows Python 2's encode_basestring_ascii.
+func (e *pyEncoder) string(s string) { e.buf = pyjson.AppendString(e.buf, s) }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"legacyauth/core"
 	"legacyauth/gateway"
@@ -158,7 +157,7 @@ func userMessage(err error) string {
 // (gateway.HTTPStatus), 200 otherwise, and the table's reply.
 func fail(w http.ResponseWriter, r *http.Request, op string, err error) {
 	gateway.SetOutcome(r, err)
-	setRetryAfter(w, err)
+	gateway.SetRetryAfter(w, err)
 	writeReply(w, r, gateway.HTTPStatus(err), failureReply(op, err), "")
 }
 
@@ -166,17 +165,6 @@ func fail(w http.ResponseWriter, r *http.Request, op string, err error) {
 func succeed(w http.ResponseWriter, r *http.Request, rep reply, data any) {
 	gateway.SetOutcome(r, nil)
 	writeReply(w, r, http.StatusOK, rep, data)
-}
-
-func setRetryAfter(w http.ResponseWriter, err error) {
-	if core.KindOf(err) != core.RateLimited {
-		return
-	}
-	secs := int((core.RetryAfterOf(err) + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
 }
 
 // writeReply renders the body as Flask's jsonify did: pretty-printed,

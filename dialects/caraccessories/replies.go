@@ -3,10 +3,9 @@ package caraccessories
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
-	"time"
 
 	"legacyauth/core"
+	"legacyauth/gateway"
 )
 
 // reply is one answer of the contract: the body's status and msg.
@@ -145,19 +144,7 @@ func write(w http.ResponseWriter, status int, rep reply, err error) {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "no-store") // a reply may set a session cookie
-	if err != nil && core.KindOf(err) == core.RateLimited {
-		h.Set("Retry-After", retryAfterSeconds(core.RetryAfterOf(err)))
-	}
+	gateway.SetRetryAfter(w, err)
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-}
-
-// retryAfterSeconds rounds up, so a client that waits as told is not
-// refused again for a fraction of a second; at least 1.
-func retryAfterSeconds(d time.Duration) string {
-	s := int64((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return strconv.FormatInt(s, 10)
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"legacyauth/core"
+	"legacyauth/dialects/internal/pyjson"
+	"legacyauth/gateway"
 )
 
 // Operations, as named in logs (gateway.SetOp), in the table below and in
@@ -154,7 +156,7 @@ func succeed(w http.ResponseWriter, message string) {
 // not empty, replaces the row's message if the row carries one.
 func (d *Dialect) fail(w http.ResponseWriter, _ *http.Request, op string, status int, err error, detail string) {
 	a := lookup(op, core.KindOf(err))
-	retryAfter(w, err)
+	gateway.SetRetryAfter(w, err)
 	if a.Message == "" {
 		write(w, status, a.Result, nil)
 		return
@@ -183,49 +185,12 @@ func write(w http.ResponseWriter, status int, result string, message *string) {
 func encode(result string, message *string) []byte {
 	b := make([]byte, 0, 64)
 	b = append(b, `{"result": `...)
-	b = appendPyString(b, result)
+	b = pyjson.AppendString(b, result)
 	b = append(b, `, "message": `...)
 	if message == nil {
 		b = append(b, "null"...)
 	} else {
-		b = appendPyString(b, *message)
+		b = pyjson.AppendString(b, *message)
 	}
 	return append(b, '}')
-}
-
-// appendPyString appends s as a JSON string the way Python's
-// json.encoder.py_encode_basestring_ascii does.
-func appendPyString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	u4 := func(b []byte, r rune) []byte {
-		return append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
-	}
-	b = append(b, '"')
-	for _, r := range s { // invalid UTF-8 yields U+FFFD, as Python's decoding with errors="replace" would
-		switch {
-		case r == '"':
-			b = append(b, '\\', '"')
-		case r == '\\':
-			b = append(b, '\\', '\\')
-		case r == '\n':
-			b = append(b, '\\', 'n')
-		case r == '\r':
-			b = append(b, '\\', 'r')
-		case r == '\t':
-			b = append(b, '\\', 't')
-		case r == '\b':
-			b = append(b, '\\', 'b')
-		case r == '\f':
-			b = append(b, '\\', 'f')
-		case r >= 0x20 && r <= 0x7e:
-			b = append(b, byte(r))
-		case r > 0xffff:
-			r -= 0x10000
-			b = u4(b, 0xd800|(r>>10)&0x3ff)
-			b = u4(b, 0xdc00|r&0x3ff)
-		default:
-			b = u4(b, r)
-		}
-	}
-	return append(b, '"')
 }

@@ -26,7 +26,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"legacyauth/core"
@@ -190,19 +189,6 @@ func registerOp(method string, p gateway.Params) string {
 	default:
 		return opVerify
 	}
-}
-
-// retryAfter sets Retry-After (whole seconds, at least 1) on a rate-limited reply.
-func retryAfter(w http.ResponseWriter, err error) {
-	if core.KindOf(err) != core.RateLimited {
-		return
-	}
-	d := core.RetryAfterOf(err)
-	secs := int64((d + 999_999_999) / 1_000_000_000)
-	if secs < 1 {
-		secs = 1
-	}
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 }
 
 var _ gateway.Dialect = (*Dialect)(nil)

@@ -4,10 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
-	"time"
 
 	"legacyauth/core"
+	"legacyauth/gateway"
 )
 
 // Problem codes the API writes that are not core kinds: failures of the
@@ -151,7 +150,7 @@ func writeError(w http.ResponseWriter, err error, tokenSent bool) (code string, 
 	case core.Internal:
 		detail = "" // the cause is only logged
 	case core.RateLimited:
-		w.Header().Set("Retry-After", retryAfterSeconds(core.RetryAfterOf(err)))
+		gateway.SetRetryAfter(w, err)
 	}
 	if status == http.StatusUnauthorized {
 		ch := bearerChallenge
@@ -162,14 +161,4 @@ func writeError(w http.ResponseWriter, err error, tokenSent bool) (code string, 
 	}
 	WriteProblem(w, status, code, title(code), detail)
 	return code, status
-}
-
-// retryAfterSeconds rounds up, so a client that waits as told is not
-// refused again for a fraction of a second; at least 1.
-func retryAfterSeconds(d time.Duration) string {
-	s := int64((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return strconv.FormatInt(s, 10)
 }

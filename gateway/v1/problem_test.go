@@ -65,14 +65,6 @@ func TestWriteErrorPlainError(t *testing.T) {
 	}
 }
 
-func TestRetryAfterSeconds(t *testing.T) {
-	for d, want := range map[time.Duration]string{0: "1", time.Millisecond: "1", time.Second: "1", 1001 * time.Millisecond: "2", time.Minute: "60"} {
-		if got := retryAfterSeconds(d); got != want {
-			t.Errorf("retryAfterSeconds(%v) = %s, want %s", d, got, want)
-		}
-	}
-}
-
 func TestWriteProblem(t *testing.T) {
 	rec := httptest.NewRecorder()
 	WriteProblem(rec, http.StatusNotFound, CodeNotFound, "Not found", "nothing here")
