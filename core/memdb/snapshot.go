@@ -1,0 +1,412 @@
+package memdb
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// Snapshot framing tags; distinct from the mutation tags.
+const (
+	tagSnapHeader  byte = 0x80
+	tagSnapTrailer byte = 0x81
+	tagUserOrder   byte = 0x82 // positions of users, in user id order
+	tagSessOrder   byte = 0x83 // positions of sessions, in user id ‖ hash order
+	snapMagic           = "legacyauth/memdb snapshot"
+	snapVersion         = 1
+)
+
+// orderChunk is the number of positions per order frame; a variable so
+// that tests can make several frames out of few records.
+var orderChunk = 16384
+
+var errAborted = errors.New("compaction aborted by Close")
+
+// A snapshot lists users in phone order and sessions in hash order, then
+// the order of each by its other key as a list of positions. Open thus
+// inserts every table in its key order without sorting anything (sorting
+// 1M phones costs ~0.6 s): see the comment on the tables.
+
+// loadSnapshot loads a snapshot into txn and returns the sequence number
+// of the first log segment it does not cover. Orders are checked, which
+// also proves the keys unique.
+func loadSnapshot(txn *memdb.Txn, f *os.File) (uint64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	fr := newFrameReader(f, st.Size())
+	p, err := fr.next()
+	if err != nil {
+		return 0, fmt.Errorf("header: %w", err)
+	}
+	d := decoder{s: string(p)}
+	if d.byte() != tagSnapHeader || d.str() != snapMagic || d.err != nil {
+		return 0, errors.New("not a snapshot")
+	}
+	if v := d.uvarint(); v != snapVersion {
+		return 0, fmt.Errorf("unsupported snapshot version %d", v)
+	}
+	next := d.uvarint()
+	if d.err != nil || next == 0 {
+		return 0, fmt.Errorf("bad header: %v", d.err)
+	}
+	var (
+		users              []*userRec
+		sessions           []*sessRec
+		userOrd, sessOrd   order
+		phase              byte // the last tag seen: frames come grouped, in tag order
+		lastPhone, lastKey string
+	)
+	for {
+		p, err := fr.next()
+		if err != nil {
+			// The snapshot was fsynced before it was renamed into place, so
+			// any damage is the disk's, not a crash's.
+			return 0, fmt.Errorf("at offset %d: %w (the snapshot is damaged; refusing to start)", fr.off, err)
+		}
+		at := fr.off - int64(len(p)) - frameHeader
+		tag := p[0]
+		d := decoder{s: view(p[1:])}
+		if snapRank(tag) == 0 || snapRank(tag) < snapRank(phase) {
+			return 0, fmt.Errorf("record at offset %d: unexpected tag %d after %d", at, tag, phase)
+		}
+		phase = tag
+		switch tag {
+		case mPutUser:
+			u, err := d.userRec()
+			if err == nil && d.off != len(d.s) {
+				err = errors.New("trailing bytes")
+			}
+			if err == nil && len(users) > 0 && lastPhone >= u.phone() {
+				err = errors.New("users out of phone order")
+			}
+			if err == nil {
+				err = txn.Insert(tPhones, u)
+			}
+			if err != nil {
+				return 0, fmt.Errorf("record at offset %d: %w", at, err)
+			}
+			users = append(users, u)
+			lastPhone = u.phone()
+		case mPutSession:
+			s, err := d.sessRec()
+			if err == nil && d.off != len(d.s) {
+				err = errors.New("trailing bytes")
+			}
+			if err == nil && len(sessions) > 0 && sessions[len(sessions)-1].hash() >= s.hash() {
+				err = errors.New("sessions out of hash order")
+			}
+			if err == nil {
+				err = txn.Insert(tSessions, s)
+			}
+			if err != nil {
+				return 0, fmt.Errorf("record at offset %d: %w", at, err)
+			}
+			sessions = append(sessions, s)
+		case tagUserOrder:
+			err := userOrd.load(&d, len(users), func(i int) error {
+				u := users[i]
+				if userOrd.n > 1 && lastKey >= u.id() {
+					return errors.New("users out of id order")
+				}
+				lastKey = u.id()
+				return txn.Insert(tUsers, u)
+			})
+			if err != nil {
+				return 0, fmt.Errorf("record at offset %d: %w", at, err)
+			}
+		case tagSessOrder:
+			if sessOrd.n == 0 {
+				lastKey = ""
+			}
+			err := sessOrd.load(&d, len(sessions), func(i int) error {
+				s := sessions[i]
+				if sessOrd.n > 1 && lastKey >= s.key {
+					return errors.New("sessions out of user order")
+				}
+				lastKey = s.key
+				return txn.Insert(tUserSessions, s)
+			})
+			if err != nil {
+				return 0, fmt.Errorf("record at offset %d: %w", at, err)
+			}
+		case tagSnapTrailer:
+			wu, ws := d.uvarint(), d.uvarint()
+			if d.err != nil || wu != uint64(len(users)) || ws != uint64(len(sessions)) {
+				return 0, fmt.Errorf("trailer counts %d users and %d sessions, read %d and %d", wu, ws, len(users), len(sessions))
+			}
+			if userOrd.n != len(users) || sessOrd.n != len(sessions) {
+				return 0, fmt.Errorf("orders cover %d users and %d sessions of %d and %d", userOrd.n, sessOrd.n, len(users), len(sessions))
+			}
+			if _, err := fr.next(); err != io.EOF {
+				return 0, fmt.Errorf("data after the trailer at offset %d", fr.off)
+			}
+			return next, nil
+		}
+	}
+}
+
+func snapRank(tag byte) int {
+	switch tag {
+	case mPutUser:
+		return 1
+	case mPutSession:
+		return 2
+	case tagUserOrder:
+		return 3
+	case tagSessOrder:
+		return 4
+	case tagSnapTrailer:
+		return 5
+	}
+	return 0
+}
+
+// order reads position lists, checking that they form a permutation.
+type order struct {
+	seen []bool
+	n    int
+}
+
+func (o *order) load(d *decoder, size int, insert func(int) error) error {
+	if o.seen == nil {
+		o.seen = make([]bool, size)
+	}
+	for d.off < len(d.s) {
+		i := d.uvarint()
+		if d.err != nil {
+			return d.err
+		}
+		if i >= uint64(size) || o.seen[i] {
+			return fmt.Errorf("bad position %d of %d", i, size)
+		}
+		o.seen[i] = true
+		o.n++
+		if err := insert(int(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maybeCompactLocked starts a compaction when enough was logged since the
+// last snapshot. Called with wmu held.
+func (s *Store) maybeCompactLocked() {
+	if s.compacting || s.closed.Load() || s.failed.Load() != nil ||
+		s.sinceSnap < s.opts.SnapshotRecords && s.sinceBytes < s.opts.SnapshotBytes ||
+		time.Now().Before(s.retryAt) {
+		return
+	}
+	next := s.segSeq + 1
+	f, err := createSegment(s.dir, next)
+	if err != nil {
+		s.log.Error("memdb: cannot start a log segment; compaction postponed", "segment", segName(next), "err", err)
+		os.Remove(filepath.Join(s.dir, segName(next))) // O_EXCL would refuse it next time
+		s.retryAt = time.Now().Add(time.Minute)
+		return
+	}
+	f.Close()
+	seg, err := os.OpenFile(filepath.Join(s.dir, segName(next)), os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil && s.opts.NoSync {
+		err = s.seg.Sync() // the snapshot will cover this segment, so it must be on disk
+	}
+	if err != nil {
+		s.log.Error("memdb: cannot switch log segment; compaction postponed", "segment", segName(next), "err", err)
+		if seg != nil {
+			seg.Close()
+		}
+		s.retryAt = time.Now().Add(time.Minute)
+		return
+	}
+	if err := s.seg.Close(); err != nil {
+		s.log.Warn("memdb: closing a full log segment", "segment", segName(s.segSeq), "err", err)
+	}
+	s.seg, s.segSeq, s.segBytes = seg, next, 0
+	s.sinceSnap, s.sinceBytes = 0, 0
+	// Taken under wmu right at the switch: exactly segments < next.
+	snap := s.db.Txn(false)
+	s.compacting = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		start := time.Now()
+		users, sessions, err := s.writeSnapshot(snap, next)
+		s.wmu.Lock()
+		s.compacting = false
+		if err != nil && err != errAborted {
+			s.retryAt = time.Now().Add(time.Minute)
+		}
+		s.wmu.Unlock()
+		switch {
+		case err == errAborted:
+		case err != nil:
+			s.log.Error("memdb: compaction failed; the log keeps growing until a later one succeeds", "err", err)
+		default:
+			s.log.Debug("memdb: compacted", "users", users, "sessions", sessions, "took", time.Since(start))
+		}
+	}()
+}
+
+// writeSnapshot writes the state of snap, which covers segments < next, and
+// then deletes those segments. Each step is crash-safe: see the package doc.
+func (s *Store) writeSnapshot(snap *memdb.Txn, next uint64) (users, sessions uint64, err error) {
+	tmp := filepath.Join(s.dir, snapTmpName)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	var b batch
+	var frame []byte
+	put := func() error {
+		frame = appendFrame(frame[:0], b.b)
+		_, err := w.Write(frame)
+		b.b = b.b[:0]
+		return err
+	}
+	b.b = append(b.b, tagSnapHeader)
+	b.str(snapMagic)
+	b.b = binary.AppendUvarint(b.b, snapVersion)
+	b.b = binary.AppendUvarint(b.b, next)
+	if err := put(); err != nil {
+		return 0, 0, err
+	}
+	userPos := map[*userRec]uint32{}
+	it, err := snap.Get(tPhones, "id")
+	if err != nil {
+		return 0, 0, err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if users%4096 == 0 && s.stopped() {
+			return 0, 0, errAborted
+		}
+		u := raw.(*userRec)
+		userPos[u] = uint32(users)
+		b.putUserRec(u)
+		if err := put(); err != nil {
+			return 0, 0, err
+		}
+		users++
+	}
+	sessPos := map[*sessRec]uint32{}
+	now := toNanos(s.opts.Now())
+	it, err = snap.Get(tSessions, "id")
+	if err != nil {
+		return 0, 0, err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if sessions%4096 == 0 && s.stopped() {
+			return 0, 0, errAborted
+		}
+		r := raw.(*sessRec)
+		if r.expires <= now {
+			continue // expired: the log's deletions would be no-ops for it
+		}
+		sessPos[r] = uint32(sessions)
+		b.putSession(r.key, r.created, r.expires)
+		if err := put(); err != nil {
+			return 0, 0, err
+		}
+		sessions++
+	}
+	writeOrder := func(tag byte, table string, pos func(any) (uint32, bool)) error {
+		it, err := snap.Get(table, "id")
+		if err != nil {
+			return err
+		}
+		n := 0
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			p, ok := pos(raw)
+			if !ok {
+				continue
+			}
+			if n%orderChunk == 0 {
+				if n > 0 {
+					if err := put(); err != nil {
+						return err
+					}
+				}
+				if s.stopped() {
+					return errAborted
+				}
+				b.b = append(b.b, tag)
+			}
+			b.b = binary.AppendUvarint(b.b, uint64(p))
+			n++
+		}
+		if n > 0 {
+			return put()
+		}
+		return nil
+	}
+	if err := writeOrder(tagUserOrder, tUsers, func(raw any) (uint32, bool) {
+		p, ok := userPos[raw.(*userRec)]
+		return p, ok
+	}); err != nil {
+		return 0, 0, err
+	}
+	if err := writeOrder(tagSessOrder, tUserSessions, func(raw any) (uint32, bool) {
+		p, ok := sessPos[raw.(*sessRec)]
+		return p, ok
+	}); err != nil {
+		return 0, 0, err
+	}
+	b.b = append(b.b, tagSnapTrailer)
+	b.b = binary.AppendUvarint(b.b, users)
+	b.b = binary.AppendUvarint(b.b, sessions)
+	if err := put(); err != nil {
+		return 0, 0, err
+	}
+	if err := w.Flush(); err != nil {
+		return 0, 0, err
+	}
+	if err := f.Sync(); err != nil {
+		return 0, 0, err
+	}
+	if err := f.Close(); err != nil {
+		return 0, 0, err
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, snapName)); err != nil {
+		return 0, 0, err
+	}
+	if err := syncDir(s.dir); err != nil {
+		return 0, 0, err
+	}
+	// Only now are the old segments redundant. A crash before their
+	// deletion is harmless: Open deletes segments the snapshot covers.
+	seqs, err := listSegments(s.dir)
+	if err != nil {
+		return users, sessions, err
+	}
+	for _, seq := range seqs {
+		if seq < next {
+			if err := os.Remove(filepath.Join(s.dir, segName(seq))); err != nil {
+				return users, sessions, err
+			}
+		}
+	}
+	return users, sessions, nil
+}
+
+func (s *Store) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
