@@ -23,6 +23,11 @@ type Config struct {
 	CodeTTL         time.Duration
 	SessionTTL      time.Duration
 	ShutdownTimeout time.Duration
+	// Server time-outs: see net/http.Server.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
 	LogFormat       string // json or text
 	LogLevel        string
 
@@ -93,6 +98,10 @@ func settings(c *Config) []setting {
 		{"code-ttl", "GATEWAY_CODE_TTL", "5m", "lifetime of a verification code", dur(&c.CodeTTL)},
 		{"session-ttl", "GATEWAY_SESSION_TTL", "720h", "lifetime of a login session (token)", dur(&c.SessionTTL)},
 		{"shutdown-timeout", "GATEWAY_SHUTDOWN_TIMEOUT", "15s", "time in-flight requests get to finish on SIGTERM/SIGINT", dur(&c.ShutdownTimeout)},
+		{"read-header-timeout", "GATEWAY_READ_HEADER_TIMEOUT", "5s", "time a client has to send its request headers (cuts off slow-loris clients)", dur(&c.ReadHeaderTimeout)},
+		{"read-timeout", "GATEWAY_READ_TIMEOUT", "30s", "time a client has to send a whole request, body included", dur(&c.ReadTimeout)},
+		{"write-timeout", "GATEWAY_WRITE_TIMEOUT", "30s", "time to write a reply", dur(&c.WriteTimeout)},
+		{"idle-timeout", "GATEWAY_IDLE_TIMEOUT", "120s", "time an idle keep-alive connection stays open", dur(&c.IdleTimeout)},
 		{"log-format", "GATEWAY_LOG_FORMAT", "json", "log format: json or text", func(v string) error {
 			if v != "json" && v != "text" {
 				return fmt.Errorf("want json or text")

@@ -157,20 +157,27 @@ func newSender(cfg *Config, log *slog.Logger) core.Sender {
 	return core.LogSender{Log: log}
 }
 
+// newHTTPServer sets every time-out, so a slow or silent client (slow
+// loris) cannot hold a connection and its goroutine forever.
+func newHTTPServer(cfg *Config, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              cfg.Listen,
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    16 << 10, // the old apps send a handful of short headers
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	a, err := build(cfg, log, overrides{})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Addr:              cfg.Listen,
-		Handler:           a.Handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(cfg, a.Handler, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("gateway listening", "addr", cfg.Listen, "data_dir", cfg.DataDir)
