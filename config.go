@@ -28,8 +28,8 @@ type Config struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
-	LogFormat       string // json or text
-	LogLevel        string
+	LogFormat         string // json or text
+	LogLevel          string
 
 	Caraccessories DialectConfig
 	APIv4          DialectConfig
