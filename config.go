@@ -1,10 +1,14 @@
 package main
 
 import (
+	"net/netip"
+
 	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
+	"legacyauth/core/limits"
+	"legacyauth/gateway"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -37,6 +41,11 @@ type Config struct {
 	// APIv4VerifyCodePOST also accepts POST on apiv4's /verify_code, which
 	// the document lists as GET only.
 	APIv4VerifyCodePOST bool
+	// Limits are the rate limits and locks; LimitsOff disables them all.
+	Limits         limits.Config
+	LimitsOff      bool
+	TrustedProxies []netip.Prefix
+
 	// ResultcodeEchoCode puts the sent code back in resultcode's reply, as
 	// the old server did, for apps known to compare it locally.
 	ResultcodeEchoCode bool
@@ -57,6 +66,40 @@ type setting struct {
 }
 
 func settings(c *Config) []setting {
+	rows := baseSettings(c)
+	c.Limits = limits.Defaults()
+	for _, r := range c.Limits.Rules() {
+		r := r
+		rows = append(rows, setting{
+			flag: "limit-" + strings.ReplaceAll(r.Name, "_", "-"),
+			env:  "GATEWAY_LIMIT_" + strings.ToUpper(r.Name),
+			def:  r.String(),
+			help: r.About,
+			set: func(v string) error {
+				parsed, err := limits.ParseRule(r.Name, v)
+				parsed.About = r.About
+				*r = parsed
+				return err
+			},
+		})
+	}
+	return append(rows,
+		setting{"limits", "GATEWAY_LIMITS", "on", `"off" disables every limit, for local testing only (warned at start-up)`, func(v string) error {
+			if v != "on" && v != "off" {
+				return fmt.Errorf("want on or off")
+			}
+			c.LimitsOff = v == "off"
+			return nil
+		}},
+		setting{"trusted-proxies", "GATEWAY_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For/X-Real-IP is believed; the client is the rightmost hop not among them", func(v string) error {
+			p, err := gateway.ParseProxies(v)
+			c.TrustedProxies = p
+			return err
+		}},
+	)
+}
+
+func baseSettings(c *Config) []setting {
 	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
 	dur := func(p *time.Duration) func(string) error {
 		return func(v string) error {

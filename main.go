@@ -3,6 +3,8 @@
 package main
 
 import (
+	"github.com/ulule/limiter/v3/drivers/store/memory"
+
 	"context"
 	"encoding/hex"
 	"errors"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"legacyauth/core"
+	"legacyauth/core/limits"
 	"legacyauth/core/memdb"
 	"legacyauth/dialects/apiv4"
 	"legacyauth/dialects/caraccessories"
@@ -79,6 +82,7 @@ type app struct {
 	Handler http.Handler
 	Service *core.Service
 	Gateway *gateway.Gateway
+	Limits  *limits.Limits // nil when limits are off
 	store   *memdb.Store
 }
 
@@ -100,11 +104,18 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	if sender == nil {
 		sender = newSender(cfg, log)
 	}
+	var lim *limits.Limits
+	if cfg.LimitsOff {
+		log.Warn("GATEWAY_LIMITS=off: no rate limit or brute-force lock is applied. Local testing only.")
+	} else {
+		lim = limits.New(memory.NewStore(), cfg.Limits, o.Now, log)
+	}
 	svc, err := core.New(store, store, core.Config{
 		Secret:     secret,
 		CodeTTL:    cfg.CodeTTL,
 		SessionTTL: cfg.SessionTTL,
 		Sender:     sender,
+		Guard:      guardOf(lim),
 		Now:        o.Now,
 		Hash:       o.Hash,
 		Log:        log,
@@ -138,8 +149,27 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 		NotFound: func(w http.ResponseWriter, r *http.Request) {
 			v1.WriteProblem(w, http.StatusNotFound, "unknown_route", "Not Found", "no dialect serves this path and method")
 		},
+		TrustedProxies: cfg.TrustedProxies,
+		Admit:          admitOf(lim),
+		RejectV1:       func(w http.ResponseWriter, r *http.Request, err error) { v1.WriteError(w, err) },
 	})
-	return &app{Handler: gw, Service: svc, Gateway: gw, store: store}, nil
+	return &app{Handler: gw, Service: svc, Gateway: gw, Limits: lim, store: store}, nil
+}
+
+// guardOf and admitOf keep a nil *Limits (limits off) from becoming a
+// non-nil interface holding nil.
+func guardOf(l *limits.Limits) core.Guard {
+	if l == nil {
+		return nil
+	}
+	return l
+}
+
+func admitOf(l *limits.Limits) func(context.Context) error {
+	if l == nil {
+		return nil
+	}
+	return l.AllowRequest
 }
 
 func loadSecret(cfg *Config) ([]byte, error) {

@@ -70,6 +70,8 @@ type Error struct {
 	Err  error  // the underlying cause, only logged
 	// RetryAfter is set on RateLimited: how long the caller should wait.
 	RetryAfter time.Duration
+	// Limit is set on RateLimited: the limit that refused.
+	Limit *Limit
 }
 
 func (e *Error) Error() string {
@@ -96,7 +98,7 @@ func Wrap(op string, kind Kind, err error) error {
 	}
 	var ce *Error
 	if errors.As(err, &ce) {
-		return &Error{Op: op, Kind: ce.Kind, Msg: ce.Msg, Err: err, RetryAfter: ce.RetryAfter}
+		return &Error{Op: op, Kind: ce.Kind, Msg: ce.Msg, Err: err, RetryAfter: ce.RetryAfter, Limit: ce.Limit}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		kind = Unavailable // no answer in time, or the caller went away: not a bug
@@ -112,6 +114,15 @@ func KindOf(err error) Kind {
 		return ce.Kind
 	}
 	return Internal
+}
+
+// LimitOf returns the limit that refused a RateLimited error, nil if none.
+func LimitOf(err error) *Limit {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce.Limit
+	}
+	return nil
 }
 
 // RetryAfterOf returns how long a RateLimited error asks the caller to wait.

@@ -30,6 +30,7 @@ type Config struct {
 	// holds Hash.MemoryKiB of memory; default GOMAXPROCS.
 	HashConcurrency int
 	Sender          Sender
+	Guard           Guard            // rate limits and locks; nil allows everything
 	Now             func() time.Time // default time.Now; tests inject a clock
 	Log             *slog.Logger
 }
@@ -89,6 +90,9 @@ func New(store Store, eph EphemeralStore, cfg Config) (*Service, error) {
 	if cfg.Sender == nil {
 		cfg.Sender = LogSender{Log: cfg.Log}
 	}
+	if cfg.Guard == nil {
+		cfg.Guard = noGuard{}
+	}
 	s := &Service{store: store, eph: eph, cfg: cfg, hashSlots: make(chan struct{}, cfg.HashConcurrency)}
 	dummy, err := HashPassword("dummy password for unknown phones", cfg.Hash)
 	if err != nil {
@@ -137,9 +141,16 @@ func (s *Service) SendCode(ctx context.Context, req SendCodeRequest) (*SendCodeR
 		return nil, E(op, Invalid, "code length out of range")
 	}
 	if req.Purpose != PurposeAny {
+		if err := s.cfg.Guard.AllowLookup(ctx); err != nil {
+			return nil, err
+		}
 		if err := s.expectRegistered(ctx, op, phone, req.Purpose == PurposeReset); err != nil {
 			return nil, err
 		}
+	}
+	// After the registration check: a refused send spends no SMS budget.
+	if err := s.cfg.Guard.AllowSend(ctx, phone); err != nil {
+		return nil, err
 	}
 	code, err := randomDigits(n)
 	if err != nil {
@@ -190,6 +201,9 @@ func (s *Service) IsRegistered(ctx context.Context, phone string) (bool, error) 
 	const op = "core.IsRegistered"
 	p, err := NormalizePhone(phone)
 	if err != nil {
+		return false, err
+	}
+	if err := s.cfg.Guard.AllowLookup(ctx); err != nil {
 		return false, err
 	}
 	return s.registered(ctx, op, p)
@@ -254,6 +268,9 @@ func (s *Service) checkCode(ctx context.Context, op, phone string, purpose Purpo
 	if code == "" {
 		return E(op, Invalid, "a code is required")
 	}
+	if err := s.cfg.Guard.AllowCodeCheck(ctx, phone); err != nil {
+		return err
+	}
 	macs := [][32]byte{s.codeMAC(phone, purpose, code)}
 	if purpose != PurposeAny {
 		macs = append(macs, s.codeMAC(phone, PurposeAny, code))
@@ -261,6 +278,9 @@ func (s *Service) checkCode(ctx context.Context, op, phone string, purpose Purpo
 	res, err := s.eph.CheckCode(ctx, phone, macs, s.cfg.Now(), s.cfg.MaxCodeAttempts)
 	if err != nil {
 		return Wrap(op, Internal, err)
+	}
+	if res == CodeMismatch || res == CodeBurned {
+		s.cfg.Guard.CodeCheckFailed(ctx, phone)
 	}
 	switch res {
 	case CodeMatched:
@@ -363,10 +383,16 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 	if err := checkFields(op, req.Password, req.DeviceID); err != nil {
 		return nil, err
 	}
+	// Before the hash: a locked phone costs no CPU. Unknown phones count
+	// failures too, so a lock does not reveal registration.
+	if err := s.cfg.Guard.AllowLogin(ctx, phone); err != nil {
+		return nil, err
+	}
 	u, err := s.store.UserByPhone(ctx, phone)
 	if err != nil {
 		if KindOf(err) == NotRegistered {
 			_, _, _ = s.verify(ctx, req.Password, s.dummyHash)
+			s.cfg.Guard.LoginFailed(ctx, phone)
 			return nil, E(op, NotRegistered, "phone not registered")
 		}
 		return nil, Wrap(op, Internal, err)
@@ -376,8 +402,10 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 		return nil, Wrap(op, Internal, err)
 	}
 	if !ok {
+		s.cfg.Guard.LoginFailed(ctx, phone)
 		return nil, E(op, WrongPassword, "wrong password")
 	}
+	s.cfg.Guard.LoginSucceeded(ctx, phone)
 	var newHash string
 	if stale {
 		if newHash, err = s.hash(ctx, req.Password); err != nil {

@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,14 @@ type Options struct {
 	// NotFound writes the reply for a request no dialect claims (the
 	// canonical problem body); nil writes a plain 404.
 	NotFound func(w http.ResponseWriter, r *http.Request)
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// Admit applies the per-client request limit (the client address is in
+	// the context: core.ClientIP); nil admits everything.
+	Admit func(ctx context.Context) error
+	// RejectV1 answers a /v1 request (or one no dialect claims) that Admit
+	// refused; nil writes a plain 429.
+	RejectV1 func(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // Gateway routes every request to the dialect it speaks, or to /v1.
@@ -33,6 +43,9 @@ type Gateway struct {
 	v1       http.Handler
 	log      *slog.Logger
 	notFound func(w http.ResponseWriter, r *http.Request)
+	trusted  []netip.Prefix
+	admit    func(ctx context.Context) error
+	rejectV1 func(w http.ResponseWriter, r *http.Request, err error)
 
 	detectionFailures atomic.Int64
 }
@@ -45,7 +58,13 @@ type mounted struct {
 
 // New builds a Gateway.
 func New(opts Options) *Gateway {
-	g := &Gateway{v1: opts.V1, log: opts.Log, notFound: opts.NotFound}
+	g := &Gateway{v1: opts.V1, log: opts.Log, notFound: opts.NotFound, trusted: opts.TrustedProxies, admit: opts.Admit, rejectV1: opts.RejectV1}
+	if g.rejectV1 == nil {
+		g.rejectV1 = func(w http.ResponseWriter, r *http.Request, err error) {
+			SetRetryAfter(w, err)
+			http.Error(w, "too many requests", http.StatusTooManyRequests)
+		}
+	}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -90,6 +109,11 @@ func (g *Gateway) wrapRoute(d Dialect, rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i := InfoFrom(r.Context())
 		i.Dialect, i.Op = d.Name(), rt.Op
+		if err := g.admitted(r); err != nil {
+			i.Outcome = core.KindOf(err).String()
+			d.Reject(w, r, http.StatusOK, err) // a business outcome for the old apps: 200 and their own code
+			return
+		}
 		if r.ContentLength > limit {
 			i.Outcome = "body_too_large"
 			d.Reject(w, r, http.StatusRequestEntityTooLarge, core.E("gateway", core.Invalid, "body too large"))
@@ -107,10 +131,10 @@ func (g *Gateway) DetectionFailures() int64 { return g.detectionFailures.Load() 
 // skip unmatched ones) and routes it.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	info := &Info{RequestID: requestID(r)}
+	info := &Info{RequestID: requestID(r), ClientIP: ClientIP(r, g.trusted).String()}
 	w.Header().Set("X-Request-ID", info.RequestID)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	r = withInfo(r, info)
+	r = withInfo(r.WithContext(core.WithClientIP(r.Context(), info.ClientIP)), info)
 	g.route(rec, r)
 	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 		slog.String("request_id", info.RequestID),
@@ -128,6 +152,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 	if g.v1 != nil && (r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/")) {
 		InfoFrom(r.Context()).Dialect = "v1"
+		if err := g.admitted(r); err != nil {
+			InfoFrom(r.Context()).Outcome = core.KindOf(err).String()
+			g.rejectV1(w, r, err)
+			return
+		}
 		g.v1.ServeHTTP(w, r)
 		return
 	}
@@ -152,12 +181,28 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		}
 	case wrongMethod != nil:
 		InfoFrom(r.Context()).Dialect = wrongMethod.dialect.Name()
+		if err := g.admitted(r); err != nil {
+			wrongMethod.dialect.Reject(w, r, http.StatusOK, err)
+			return
+		}
 		wrongMethod.router.ServeHTTP(w, r) // its MethodNotAllowedHandler answers in the dialect
 		return
 	}
 	g.detectionFailures.Add(1)
 	InfoFrom(r.Context()).Outcome = "undetected"
+	if err := g.admitted(r); err != nil { // probing unknown paths counts too
+		g.rejectV1(w, r, err)
+		return
+	}
 	g.notFound(w, r)
+}
+
+// admitted applies the per-client request limit once per request.
+func (g *Gateway) admitted(r *http.Request) error {
+	if g.admit == nil {
+		return nil
+	}
+	return g.admit(r.Context())
 }
 
 // detectByFields reads (and restores) the body to learn the request's field

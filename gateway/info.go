@@ -12,6 +12,7 @@ import (
 // SetPhone and SetOutcome.
 type Info struct {
 	RequestID string
+	ClientIP  string // as ClientIP determined it
 	Dialect   string
 	Op        string
 	Phone     string // E.164 or as sent; masked when logged

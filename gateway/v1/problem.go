@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"legacyauth/core"
 	"legacyauth/gateway"
@@ -130,6 +132,27 @@ func invalid(detail string) error { return core.E("v1", core.Invalid, detail) }
 // a client that the token it sent was refused (RFC 6750).
 const bearerChallenge = `Bearer realm="legacyauth"`
 
+// WriteError renders a core error as a problem, with the status of its
+// kind (429 with Retry-After and RateLimit-* headers for RateLimited). The
+// gateway uses it for /v1 requests its request limit refuses.
+func WriteError(w http.ResponseWriter, err error) { writeError(w, err, false) }
+
+// setRateLimitHeaders states the refusing limit as the IETF RateLimit
+// header fields draft (draft-ietf-httpapi-ratelimit-headers-03) names them,
+// besides Retry-After.
+func setRateLimitHeaders(w http.ResponseWriter, err error) {
+	gateway.SetRetryAfter(w, err)
+	h := w.Header()
+	reset := strconv.FormatInt(gateway.RetryAfterSeconds(core.RetryAfterOf(err)), 10)
+	if l := core.LimitOf(err); l != nil {
+		quota := strconv.FormatInt(l.Quota, 10)
+		h.Set("RateLimit-Limit", quota)
+		h.Set("RateLimit-Policy", quota+";w="+strconv.FormatInt(int64(l.Window/time.Second), 10)+`;name="`+l.Name+`"`)
+	}
+	h.Set("RateLimit-Remaining", "0")
+	h.Set("RateLimit-Reset", reset)
+}
+
 // writeError renders err as a problem. It reports the code and status
 // written, for the caller's log line.
 func writeError(w http.ResponseWriter, err error, tokenSent bool) (code string, status int) {
@@ -150,7 +173,7 @@ func writeError(w http.ResponseWriter, err error, tokenSent bool) (code string, 
 	case core.Internal:
 		detail = "" // the cause is only logged
 	case core.RateLimited:
-		gateway.SetRetryAfter(w, err)
+		setRateLimitHeaders(w, err)
 	}
 	if status == http.StatusUnauthorized {
 		ch := bearerChallenge
