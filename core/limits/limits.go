@@ -162,19 +162,33 @@ func (l *Limits) AllowRequest(ctx context.Context) error {
 	return l.failOpen(l.count(ctx, &l.cfg.Request, addressKey(ctx)))
 }
 
-// AllowSend applies the SMS limits, shortest window first, so a refused
-// retry during the cooldown does not eat the hourly budget. It fails
-// closed: an unknown count could be an SMS-pumping run.
+// AllowSend applies the SMS limits. Every rule is checked before any is
+// counted, so a refused send spends no budget (an address over its quota
+// cannot use up a victim phone's); then each is counted, shortest window
+// first, and a count over quota (a concurrent send won the last slot)
+// refuses too. It fails closed: an unknown count could be an SMS-pumping run.
 func (l *Limits) AllowSend(ctx context.Context, phone string) error {
-	for _, step := range []struct {
+	steps := []struct {
 		rule    *Rule
 		subject string
-	}{{&l.cfg.SMSCooldown, phone}, {&l.cfg.SMSPhone, phone}, {&l.cfg.SMSPhoneDay, phone}, {&l.cfg.SMSAddress, addressKey(ctx)}} {
-		if err := l.count(ctx, step.rule, step.subject); err != nil {
-			if core.KindOf(err) == core.RateLimited {
-				return err
-			}
-			return &core.Error{Op: "limits.AllowSend", Kind: core.Unavailable, Msg: "rate limiter unavailable", Err: err}
+	}{{&l.cfg.SMSCooldown, phone}, {&l.cfg.SMSPhone, phone}, {&l.cfg.SMSPhoneDay, phone}, {&l.cfg.SMSAddress, addressKey(ctx)}}
+	closed := func(err error) error {
+		if err == nil || core.KindOf(err) == core.RateLimited {
+			return err
+		}
+		return &core.Error{Op: "limits.AllowSend", Kind: core.Unavailable, Msg: "rate limiter unavailable", Err: err}
+	}
+	for _, st := range steps {
+		if st.rule.DryRun {
+			continue // never refuses; counted (and its hit logged) once, below
+		}
+		if err := l.checkQuota(ctx, st.rule, st.subject); err != nil {
+			return closed(err)
+		}
+	}
+	for _, st := range steps {
+		if err := l.count(ctx, st.rule, st.subject); err != nil {
+			return closed(err)
 		}
 	}
 	return nil
@@ -285,7 +299,14 @@ func (l *Limits) fail(ctx context.Context, r *Rule, subject string, lockAt int64
 	}
 	until := l.now().Add(wait(n - lockAt + 1))
 	lock := limiter.Rate{Period: end.Sub(l.now()) + l.cfg.LoginMaxWait + l.cfg.CodeLock, Limit: math.MaxInt64}
-	if _, err := l.store.Increment(ctx, lockKey(r, subject, end, n), until.UnixNano(), lock); err != nil {
+	// Reset first: after LoginSucceeded restarts the count, the same n
+	// comes again in this window, and Increment alone would add deadlines.
+	key := lockKey(r, subject, end, n)
+	if _, err := l.store.Reset(ctx, key, lock); err != nil {
+		l.storeError(ctx, r, err)
+		return
+	}
+	if _, err := l.store.Increment(ctx, key, until.UnixNano(), lock); err != nil {
 		l.storeError(ctx, r, err)
 	}
 }
