@@ -9,7 +9,7 @@
 //
 // Locks (login back-off, code-check lock) need a deadline, and a limiter
 // store holds only counters: a lock is a fresh counter incremented by the
-// deadline's Unix nanoseconds under the quota MaxInt64, and read back as
+// deadline's Unix milliseconds under the quota MaxInt64, and read back as
 // MaxInt64 - Remaining.
 package limits
 
@@ -306,7 +306,9 @@ func (l *Limits) fail(ctx context.Context, r *Rule, subject string, lockAt int64
 		l.storeError(ctx, r, err)
 		return
 	}
-	if _, err := l.store.Increment(ctx, key, until.UnixNano(), lock); err != nil {
+	// Milliseconds, not nanoseconds: the Redis store's script compares the
+	// count as a Lua double, exact only below 2^53.
+	if _, err := l.store.Increment(ctx, key, until.UnixMilli(), lock); err != nil {
 		l.storeError(ctx, r, err)
 	}
 }
@@ -329,7 +331,7 @@ func (l *Limits) checkLock(ctx context.Context, r *Rule, subject string, lockAt 
 		l.storeError(ctx, r, err)
 		return err
 	}
-	until := time.Unix(0, math.MaxInt64-c.Remaining)
+	until := time.UnixMilli(math.MaxInt64 - c.Remaining)
 	if c.Remaining == math.MaxInt64 || !l.now().Before(until) {
 		return nil
 	}
