@@ -1,0 +1,278 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"legacyauth/core"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Options configure a Store. Zero values take the defaults.
+type Options struct {
+	// Logger receives migration notes and background errors (a failed
+	// sweep). Default slog.Default().
+	Logger *slog.Logger
+	// Schema holds the tables; it is created if missing. Tests isolate
+	// themselves in a schema of their own. Default "public".
+	Schema string
+	// OpTimeout bounds every store call, waiting for a connection
+	// included, so that an outage answers core.Unavailable in bounded time
+	// instead of hanging. It also bounds connecting in Open. Default 2s.
+	OpTimeout time.Duration
+	// MigrateTimeout bounds the migrations in Open, waiting for another
+	// instance that is migrating included. Default one minute.
+	MigrateTimeout time.Duration
+	// Now is the sweeper's clock: rows expired at Now are deleted. It must
+	// be the clock core uses (core.Config.Now). Default time.Now.
+	Now func() time.Time
+	// SweepInterval is how often expired codes, tickets, flows and
+	// sessions are deleted. Default one minute; negative disables the
+	// sweeper (reads ignore expired rows either way).
+	SweepInterval time.Duration
+	// MaxConns bounds the open connections. Default: the pool_max_conns
+	// parameter of the URL if present, else the greater of 4 and
+	// GOMAXPROCS (pgxpool's default).
+	MaxConns int
+}
+
+// Store implements core.Store and core.EphemeralStore on PostgreSQL. It is
+// safe for concurrent use, and any number of gateway instances may share
+// one database.
+type Store struct {
+	opts   Options
+	log    *slog.Logger
+	pool   *pool
+	closed atomic.Bool
+	stop   chan struct{} // closed by Close: stops the sweeper
+	wg     sync.WaitGroup
+}
+
+var (
+	_ core.Store          = (*Store)(nil)
+	_ core.EphemeralStore = (*Store)(nil)
+)
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// DSN, as pgx accepts), applies the pending migrations and starts the
+// sweeper. A malformed url or option is Invalid; a server that does not
+// answer within OpTimeout is Unavailable; a failed migration is Internal.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	const op = "postgres.Open"
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Schema == "" {
+		opts.Schema = "public"
+	}
+	if opts.OpTimeout <= 0 {
+		opts.OpTimeout = 2 * time.Second
+	}
+	if opts.MigrateTimeout <= 0 {
+		opts.MigrateTimeout = time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.SweepInterval == 0 {
+		opts.SweepInterval = time.Minute
+	}
+	if len(opts.Schema) > 63 || strings.ContainsRune(opts.Schema, 0) || !utf8.ValidString(opts.Schema) {
+		return nil, core.E(op, core.Invalid, "bad schema name")
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		// pgx redacts the password from its parse errors.
+		return nil, &core.Error{Op: op, Kind: core.Invalid, Msg: "bad PostgreSQL URL", Err: err}
+	}
+	if v, ok := cfg.RuntimeParams["pool_max_conns"]; ok {
+		// pgxpool's parameter: honoured, and never sent to the server.
+		delete(cfg.RuntimeParams, "pool_max_conns")
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, core.E(op, core.Invalid, "pool_max_conns must be a positive integer")
+		}
+		if opts.MaxConns <= 0 {
+			opts.MaxConns = n
+		}
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = max(4, runtime.GOMAXPROCS(0))
+	}
+	// Every connection resolves unqualified names in the schema only.
+	cfg.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = "legacyauth"
+	}
+	if cfg.ConnectTimeout <= 0 || cfg.ConnectTimeout > opts.OpTimeout {
+		cfg.ConnectTimeout = opts.OpTimeout
+	}
+	s := &Store{opts: opts, log: opts.Logger, pool: newPool(cfg, opts.MaxConns), stop: make(chan struct{})}
+
+	cctx, cancel := context.WithTimeout(ctx, opts.OpTimeout)
+	c, err := s.pool.acquire(cctx)
+	cancel()
+	if err != nil {
+		s.pool.close()
+		return nil, s.fail(op, err)
+	}
+	mctx, cancel := context.WithTimeout(ctx, opts.MigrateTimeout)
+	err = migrate(mctx, c, opts.Schema, s.log)
+	cancel()
+	s.pool.release(c)
+	if err != nil {
+		s.pool.close()
+		return nil, s.fail(op, err)
+	}
+	if opts.SweepInterval > 0 {
+		s.wg.Add(1)
+		go s.sweeper(opts.SweepInterval)
+	}
+	return s, nil
+}
+
+// Ping reports whether the database answers within OpTimeout.
+func (s *Store) Ping(ctx context.Context) error {
+	const op = "postgres.Ping"
+	return s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
+		return c.Ping(ctx)
+	})
+}
+
+// Close stops the sweeper and closes the connections. Later calls return
+// Unavailable; closing twice is not an error.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(s.stop)
+	s.wg.Wait()
+	s.pool.close()
+	return nil
+}
+
+func errClosed(op string) error { return core.E(op, core.Unavailable, "store is closed") }
+
+// withConn runs fn on a pooled connection, the whole call (the wait for a
+// connection included) bounded by OpTimeout. fn's error is classified by
+// fail unless it is already an *core.Error.
+func (s *Store) withConn(ctx context.Context, op string, fn func(ctx context.Context, c *pgx.Conn) error) error {
+	if s.closed.Load() {
+		return errClosed(op)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
+	defer cancel()
+	c, err := s.pool.acquire(ctx)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	defer s.pool.release(c)
+	return s.fail(op, fn(ctx, c))
+}
+
+// tx runs fn in one transaction (READ COMMITTED: every statement that
+// must see a consistent row locks it) and commits it. Any error rolls
+// back: nothing of a failed change is visible.
+func (s *Store) tx(ctx context.Context, op string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
+		tx, err := c.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if err := fn(ctx, tx); err != nil {
+			// A failed rollback leaves the connection inside a
+			// transaction; release then discards it.
+			_ = tx.Rollback(ctx)
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+}
+
+// fail turns err into an *core.Error of op. An *core.Error keeps its kind;
+// a connection failure or a timeout is Unavailable; anything else is
+// Internal. Server errors are reduced to their SQLSTATE and object names:
+// PostgreSQL's message and detail can quote values (phones, hashes).
+func (s *Store) fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ce, ok := err.(*core.Error); ok {
+		return ce
+	}
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return core.Wrap(op, ce.Kind, err)
+	}
+	kind := classify(err)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		err = &serverError{pe: pe}
+	}
+	return &core.Error{Op: op, Kind: kind, Err: err}
+}
+
+func classify(err error) core.Kind {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, errPoolClosed) {
+		return core.Unavailable
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53"),  // insufficient resources (too many connections, disk full)
+			strings.HasPrefix(pe.Code, "57P"), // admin/crash shutdown, cannot connect now
+			pe.Code == "57014",                // query canceled (statement_timeout)
+			pe.Code == "55P03",                // lock not available (lock_timeout)
+			pe.Code == "40001",                // serialization failure
+			pe.Code == "40P01",                // deadlock detected
+			pe.Code == "25006":                // read-only transaction: a standby after a failover
+			return core.Unavailable
+		}
+		return core.Internal
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if pgconn.Timeout(err) || errors.As(err, &ce) || errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, pgconn.ErrConnClosed) { // the connection died earlier in this call
+		return core.Unavailable
+	}
+	return core.Internal
+}
+
+// serverError is a PostgreSQL error without its message and detail.
+type serverError struct{ pe *pgconn.PgError }
+
+func (e *serverError) Error() string {
+	s := "postgres: SQLSTATE " + e.pe.Code
+	for _, f := range [...]struct{ k, v string }{{"table", e.pe.TableName}, {"column", e.pe.ColumnName}, {"constraint", e.pe.ConstraintName}} {
+		if f.v != "" {
+			s += fmt.Sprintf(" %s=%s", f.k, f.v)
+		}
+	}
+	return s
+}
+
+// Unwrap lets callers inspect the server's error; its text is not in Error.
+func (e *serverError) Unwrap() error { return e.pe }
+
+// uniqueViolation reports whether err is a violation of the named unique
+// constraint.
+func uniqueViolation(err error, constraint string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == constraint
+}

@@ -1,0 +1,182 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"legacyauth/core"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const userColumns = "id, phone, password_hash, name, nickname, gender, avatar, device_id, created_at, updated_at"
+
+func scanUser(row pgx.Row) (*core.User, error) {
+	var u core.User
+	err := row.Scan(&u.ID, &u.Phone, &u.PasswordHash, &u.Name, &u.Nickname, &u.Gender, &u.Avatar, &u.DeviceID, &u.CreatedAt, &u.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+func insertSession(ctx context.Context, tx pgx.Tx, s *core.Session) error {
+	_, err := tx.Exec(ctx, "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+		s.TokenHash[:], s.UserID, s.CreatedAt, s.ExpiresAt)
+	return err
+}
+
+// CreateUser inserts u and, when sess is not nil, its first session in one
+// transaction. A taken phone is found by the violation of users_phone_key,
+// so two instances creating the same phone at once cannot both succeed.
+func (s *Store) CreateUser(ctx context.Context, u *core.User, sess *core.Session) error {
+	const op = "postgres.CreateUser"
+	if u == nil || u.ID == "" || u.Phone == "" {
+		return core.E(op, core.Invalid, "a user needs an id and a phone")
+	}
+	if sess != nil && sess.UserID != u.ID {
+		return core.E(op, core.Invalid, "the session belongs to another user")
+	}
+	return s.tx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+			u.ID, u.Phone, u.PasswordHash, u.Name, u.Nickname, u.Gender, u.Avatar, u.DeviceID, u.CreatedAt, u.UpdatedAt)
+		switch {
+		case uniqueViolation(err, "users_phone_key"):
+			return core.E(op, core.AlreadyRegistered, "phone already registered")
+		case uniqueViolation(err, "users_pkey"):
+			return core.E(op, core.Internal, "user id already exists") // a broken id generator, not the caller's fault
+		case err != nil:
+			return err
+		}
+		if sess != nil {
+			if err := insertSession(ctx, tx, sess); err != nil {
+				if uniqueViolation(err, "sessions_pkey") {
+					return core.E(op, core.Internal, "session token hash already exists")
+				}
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// UserByPhone finds a user by phone.
+func (s *Store) UserByPhone(ctx context.Context, phone string) (*core.User, error) {
+	return s.userBy(ctx, "postgres.UserByPhone", "SELECT "+userColumns+" FROM users WHERE phone = $1", phone)
+}
+
+// UserByID finds a user by id.
+func (s *Store) UserByID(ctx context.Context, id string) (*core.User, error) {
+	return s.userBy(ctx, "postgres.UserByID", "SELECT "+userColumns+" FROM users WHERE id = $1", id)
+}
+
+func (s *Store) userBy(ctx context.Context, op, query, key string) (*core.User, error) {
+	var u *core.User
+	err := s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
+		var err error
+		u, err = scanUser(c.QueryRow(ctx, query, key))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return core.E(op, core.NotRegistered, "no such user")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// RecordLogin stores the login's device and session, and newHash if set,
+// in one transaction that locks the user's row. UpdatedAt moves (to the
+// session's creation time) only when the device or the hash changes; an
+// empty deviceID keeps the stored one. This is memdb's behaviour.
+func (s *Store) RecordLogin(ctx context.Context, userID, deviceID, newHash string, sess *core.Session) error {
+	const op = "postgres.RecordLogin"
+	if sess != nil && sess.UserID != userID {
+		return core.E(op, core.Invalid, "the session belongs to another user")
+	}
+	return s.tx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
+		var device, hash string
+		err := tx.QueryRow(ctx, "SELECT device_id, password_hash FROM users WHERE id = $1 FOR UPDATE", userID).Scan(&device, &hash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return core.E(op, core.NotRegistered, "no such user")
+		}
+		if err != nil {
+			return err
+		}
+		newDevice, nextHash := device, hash
+		if deviceID != "" {
+			newDevice = deviceID
+		}
+		if newHash != "" {
+			nextHash = newHash
+		}
+		if newDevice != device || nextHash != hash {
+			updated := s.opts.Now()
+			if sess != nil {
+				updated = sess.CreatedAt
+			}
+			if _, err := tx.Exec(ctx, "UPDATE users SET device_id = $2, password_hash = $3, updated_at = $4 WHERE id = $1",
+				userID, newDevice, nextHash, updated); err != nil {
+				return err
+			}
+		}
+		if sess != nil {
+			if err := insertSession(ctx, tx, sess); err != nil {
+				if uniqueViolation(err, "sessions_pkey") {
+					return core.E(op, core.Internal, "session token hash already exists")
+				}
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SetPassword replaces the hash and deletes every session of the user in
+// one transaction.
+func (s *Store) SetPassword(ctx context.Context, userID, hash string, now time.Time) error {
+	const op = "postgres.SetPassword"
+	if hash == "" {
+		return core.E(op, core.Invalid, "empty password hash")
+	}
+	return s.tx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1", userID, hash, now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return core.E(op, core.NotRegistered, "no such user")
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM sessions WHERE user_id = $1", userID)
+		return err
+	})
+}
+
+// Session finds a session live at now (expires_at > now).
+func (s *Store) Session(ctx context.Context, tokenHash [32]byte, now time.Time) (*core.Session, error) {
+	const op = "postgres.Session"
+	sess := &core.Session{TokenHash: tokenHash}
+	err := s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
+		err := c.QueryRow(ctx, "SELECT user_id, created_at, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+			tokenHash[:], now).Scan(&sess.UserID, &sess.CreatedAt, &sess.ExpiresAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return core.E(op, core.Unauthorized, "no such session")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// DeleteSession revokes a session; a missing one is not an error.
+func (s *Store) DeleteSession(ctx context.Context, tokenHash [32]byte) error {
+	const op = "postgres.DeleteSession"
+	return s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "DELETE FROM sessions WHERE token_hash = $1", tokenHash[:])
+		return err
+	})
+}
