@@ -69,11 +69,11 @@ func loaded(b *testing.B, n int) *Store {
 	}
 	c, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	conn, cerr := s.pool.acquire(c)
+	conn, cerr := s.pool.Acquire(c)
 	if cerr != nil {
 		b.Fatal(cerr)
 	}
-	defer s.pool.release(conn)
+	defer conn.Release()
 	if _, err := conn.CopyFrom(c, pgx.Identifier{"users"}, []string{"id", "phone", "password_hash", "name", "nickname", "gender", "avatar", "device_id", "created_at", "updated_at"}, pgx.CopyFromRows(users)); err != nil {
 		b.Fatal(err)
 	}

@@ -58,9 +58,9 @@
 //
 // # Connections
 //
-// A bounded pool of pgx connections (Options.MaxConns, or pgxpool's
-// pool_max_conns URL parameter) whose idle connections are pinged after a
-// second of idleness and closed after five minutes. The URL takes every
+// pgxpool (Options.MaxConns, or the pool_max_conns URL parameter): idle
+// connections are pinged after a second of idleness before reuse and
+// closed after five minutes. The URL takes every
 // pgx parameter, e.g. default_query_exec_mode=exec behind PgBouncer in
 // transaction mode.
 package postgres

@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 )
 
 // Options configure a Store. Zero values take the defaults.
@@ -55,7 +55,7 @@ type Options struct {
 type Store struct {
 	opts   Options
 	log    *slog.Logger
-	pool   *pool
+	pool   *pgxpool.Pool
 	closed atomic.Bool
 	stop   chan struct{} // closed by Close: stops the sweeper
 	wg     sync.WaitGroup
@@ -93,25 +93,16 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if len(opts.Schema) > 63 || strings.ContainsRune(opts.Schema, 0) || !utf8.ValidString(opts.Schema) {
 		return nil, core.E(op, core.Invalid, "bad schema name")
 	}
-	cfg, err := pgx.ParseConfig(url)
+	pcfg, err := pgxpool.ParseConfig(url) // honours pool_max_conns and never sends it to the server
 	if err != nil {
 		// pgx redacts the password from its parse errors.
 		return nil, &core.Error{Op: op, Kind: core.Invalid, Msg: "bad PostgreSQL URL", Err: err}
 	}
-	if v, ok := cfg.RuntimeParams["pool_max_conns"]; ok {
-		// pgxpool's parameter: honoured, and never sent to the server.
-		delete(cfg.RuntimeParams, "pool_max_conns")
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, core.E(op, core.Invalid, "pool_max_conns must be a positive integer")
-		}
-		if opts.MaxConns <= 0 {
-			opts.MaxConns = n
-		}
+	if opts.MaxConns > 0 {
+		pcfg.MaxConns = int32(opts.MaxConns)
 	}
-	if opts.MaxConns <= 0 {
-		opts.MaxConns = max(4, runtime.GOMAXPROCS(0))
-	}
+	pcfg.MaxConnIdleTime = 5 * time.Minute
+	cfg := pcfg.ConnConfig
 	// Every connection resolves unqualified names in the schema only.
 	cfg.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
 	if cfg.RuntimeParams["application_name"] == "" {
@@ -120,21 +111,25 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if cfg.ConnectTimeout <= 0 || cfg.ConnectTimeout > opts.OpTimeout {
 		cfg.ConnectTimeout = opts.OpTimeout
 	}
-	s := &Store{opts: opts, log: opts.Logger, pool: newPool(cfg, opts.MaxConns), stop: make(chan struct{})}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg) // connects lazily
+	if err != nil {
+		return nil, &core.Error{Op: op, Kind: core.Invalid, Msg: "bad PostgreSQL settings", Err: err}
+	}
+	s := &Store{opts: opts, log: opts.Logger, pool: pool, stop: make(chan struct{})}
 
 	cctx, cancel := context.WithTimeout(ctx, opts.OpTimeout)
-	c, err := s.pool.acquire(cctx)
+	c, err := s.pool.Acquire(cctx)
 	cancel()
 	if err != nil {
-		s.pool.close()
+		s.pool.Close()
 		return nil, s.fail(op, err)
 	}
 	mctx, cancel := context.WithTimeout(ctx, opts.MigrateTimeout)
-	err = migrate(mctx, c, opts.Schema, s.log)
+	err = migrate(mctx, c.Conn(), opts.Schema, s.log)
 	cancel()
-	s.pool.release(c)
+	c.Release()
 	if err != nil {
-		s.pool.close()
+		s.pool.Close()
 		return nil, s.fail(op, err)
 	}
 	if opts.SweepInterval > 0 {
@@ -160,7 +155,7 @@ func (s *Store) Close() error {
 	}
 	close(s.stop)
 	s.wg.Wait()
-	s.pool.close()
+	s.pool.Close()
 	return nil
 }
 
@@ -175,12 +170,14 @@ func (s *Store) withConn(ctx context.Context, op string, fn func(ctx context.Con
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
 	defer cancel()
-	c, err := s.pool.acquire(ctx)
+	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return s.fail(op, err)
 	}
-	defer s.pool.release(c)
-	return s.fail(op, fn(ctx, c))
+	// Release destroys a connection left inside a transaction (a failed
+	// rollback) instead of handing it to the next caller.
+	defer c.Release()
+	return s.fail(op, fn(ctx, c.Conn()))
 }
 
 // tx runs fn in one transaction (READ COMMITTED: every statement that
@@ -226,7 +223,7 @@ func (s *Store) fail(op string, err error) error {
 }
 
 func classify(err error) core.Kind {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, errPoolClosed) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, puddle.ErrClosedPool) {
 		return core.Unavailable
 	}
 	var pe *pgconn.PgError

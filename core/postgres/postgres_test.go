@@ -344,8 +344,8 @@ func TestPoolMaxConns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if cap(s.pool.permits) != 2 {
-		t.Fatalf("pool of %d", cap(s.pool.permits))
+	if n := s.pool.Config().MaxConns; n != 2 {
+		t.Fatalf("pool of %d", n)
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)

@@ -75,7 +75,6 @@ func (s *Store) sweeper(every time.Duration) {
 			case n > 0:
 				s.log.Debug("postgres: swept expired rows", "rows", n)
 			}
-			s.pool.pruneIdle()
 		}
 	}
 }
