@@ -20,7 +20,12 @@ import (
 // handed to build.
 type Config struct {
 	Listen          string
+	Store           string // memdb or postgres
 	DataDir         string
+	PostgresURL     string
+	PostgresSchema  string
+	RedisURL        string
+	RedisPrefix     string
 	Secret          string // hex; empty: generated once in DataDir
 	SMSWebhook      string
 	SMSTimeout      time.Duration
@@ -126,7 +131,18 @@ func baseSettings(c *Config) []setting {
 	}
 	return []setting{
 		{"listen", "GATEWAY_LISTEN", ":8080", "address the public HTTP server listens on", str(&c.Listen)},
+		{"store", "GATEWAY_STORE", "memdb", "durable store: memdb (embedded, one instance) or postgres (several instances)", func(v string) error {
+			if v != "memdb" && v != "postgres" {
+				return fmt.Errorf("want memdb or postgres")
+			}
+			c.Store = v
+			return nil
+		}},
 		{"data-dir", "GATEWAY_DATA_DIR", "./data", "directory of the embedded store (log, snapshots, avatars, secret)", str(&c.DataDir)},
+		{"postgres-url", "GATEWAY_POSTGRES_URL", "", "PostgreSQL connection URL, for GATEWAY_STORE=postgres (e.g. postgres://user@host:5432/db)", str(&c.PostgresURL)},
+		{"postgres-schema", "GATEWAY_POSTGRES_SCHEMA", "public", "PostgreSQL schema the gateway's tables live in (created and migrated at start)", str(&c.PostgresSchema)},
+		{"redis-url", "GATEWAY_REDIS_URL", "", "Redis URL (e.g. redis://host:6379/0); when set, codes, tickets, legacy flows and rate-limit counters live there, shared by every instance", str(&c.RedisURL)},
+		{"redis-prefix", "GATEWAY_REDIS_PREFIX", "gateway:", "prefix of every Redis key the gateway writes", str(&c.RedisPrefix)},
 		{"secret", "GATEWAY_SECRET", "", "hex key (32+ bytes) for code MACs; empty: generated once and kept in the data directory", func(v string) error {
 			if v != "" {
 				if b, err := hex.DecodeString(v); err != nil || len(b) < 32 {
@@ -197,6 +213,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.Store == "postgres" && c.PostgresURL == "" {
+		return nil, fmt.Errorf("GATEWAY_STORE=postgres needs GATEWAY_POSTGRES_URL")
 	}
 	return c, nil
 }

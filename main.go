@@ -3,8 +3,6 @@
 package main
 
 import (
-	"github.com/ulule/limiter/v3/drivers/store/memory"
-
 	"context"
 	"encoding/hex"
 	"errors"
@@ -21,7 +19,6 @@ import (
 
 	"legacyauth/core"
 	"legacyauth/core/limits"
-	"legacyauth/core/memdb"
 	"legacyauth/dialects/apiv4"
 	"legacyauth/dialects/caraccessories"
 	"legacyauth/dialects/resultcode"
@@ -83,21 +80,21 @@ type app struct {
 	Service *core.Service
 	Gateway *gateway.Gateway
 	Limits  *limits.Limits // nil when limits are off
-	store   *memdb.Store
+	stores  *stores
 }
 
-func (a *app) Close() error { return a.store.Close() }
+func (a *app) Close() error { return a.stores.Close() }
 
 // build wires stores -> core -> dialects -> gateway from the configuration.
 // It is the one place that knows every package.
 func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
-	store, err := memdb.Open(cfg.DataDir, memdb.Options{Logger: log, Now: o.Now})
+	st, err := openStores(context.Background(), cfg, log, o.Now)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
 	secret, err := loadSecret(cfg)
 	if err != nil {
-		store.Close()
+		st.Close()
 		return nil, err
 	}
 	sender := o.Sender
@@ -108,9 +105,9 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	if cfg.LimitsOff {
 		log.Warn("GATEWAY_LIMITS=off: no rate limit or brute-force lock is applied. Local testing only.")
 	} else {
-		lim = limits.New(memory.NewStore(), cfg.Limits, o.Now, log)
+		lim = limits.New(st.limiter, cfg.Limits, o.Now, log)
 	}
-	svc, err := core.New(store, store, core.Config{
+	svc, err := core.New(st.durable, st.ephemeral, core.Config{
 		Secret:     secret,
 		CodeTTL:    cfg.CodeTTL,
 		SessionTTL: cfg.SessionTTL,
@@ -121,7 +118,7 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 		Log:        log,
 	})
 	if err != nil {
-		store.Close()
+		st.Close()
 		return nil, err
 	}
 	var mounts []gateway.Mount
@@ -153,7 +150,12 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 		Admit:          admitOf(lim),
 		RejectV1:       func(w http.ResponseWriter, r *http.Request, err error) { v1.WriteError(w, err) },
 	})
-	return &app{Handler: gw, Service: svc, Gateway: gw, Limits: lim, store: store}, nil
+	root := http.NewServeMux()
+	health := healthHandler(st.checks)
+	root.Handle("/healthz", health)
+	root.Handle("/readyz", health)
+	root.Handle("/", gw)
+	return &app{Handler: root, Service: svc, Gateway: gw, Limits: lim, stores: st}, nil
 }
 
 // guardOf and admitOf keep a nil *Limits (limits off) from becoming a
@@ -175,6 +177,10 @@ func admitOf(l *limits.Limits) func(context.Context) error {
 func loadSecret(cfg *Config) ([]byte, error) {
 	if cfg.Secret != "" {
 		return hex.DecodeString(cfg.Secret)
+	}
+	if cfg.Store != "memdb" {
+		// A code sent by one instance is checked by another: they must share the key.
+		return nil, fmt.Errorf("GATEWAY_SECRET is required with GATEWAY_STORE=%s: every instance must use the same code secret", cfg.Store)
 	}
 	return core.LoadOrCreateSecret(filepath.Join(cfg.DataDir, "secret"))
 }

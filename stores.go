@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ulule/limiter/v3"
+	"github.com/ulule/limiter/v3/drivers/store/memory"
+
+	"legacyauth/core"
+	"legacyauth/core/memdb"
+	"legacyauth/core/postgres"
+	"legacyauth/core/redis"
+)
+
+// stores are the back ends one gateway uses: a durable store (memdb or
+// PostgreSQL), an ephemeral store (the durable one, or Redis), and the
+// rate limiter's counters (memory, or Redis).
+type stores struct {
+	durable   core.Store
+	ephemeral core.EphemeralStore
+	limiter   limiter.Store
+	checks    map[string]func(context.Context) error // for /readyz
+	closers   []io.Closer
+}
+
+func (s *stores) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i].Close())
+	}
+	return errors.Join(errs...)
+}
+
+// openStores opens what the configuration names. Several instances share
+// state only through PostgreSQL and Redis: memdb is one process's.
+func openStores(ctx context.Context, cfg *Config, log *slog.Logger, now func() time.Time) (*stores, error) {
+	s := &stores{checks: map[string]func(context.Context) error{}}
+	switch cfg.Store {
+	case "memdb":
+		m, err := memdb.Open(cfg.DataDir, memdb.Options{Logger: log, Now: now})
+		if err != nil {
+			return nil, fmt.Errorf("open the embedded store in %s: %w", cfg.DataDir, err)
+		}
+		s.durable, s.ephemeral = m, m
+		s.checks["memdb"] = m.Ping
+		s.closers = append(s.closers, m)
+	case "postgres":
+		p, err := postgres.Open(ctx, cfg.PostgresURL, postgres.Options{Logger: log, Schema: cfg.PostgresSchema, Now: now})
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		s.durable, s.ephemeral = p, p
+		s.checks["postgres"] = p.Ping
+		s.closers = append(s.closers, p)
+	}
+	if cfg.RedisURL != "" {
+		r, err := redis.Open(ctx, cfg.RedisURL, redis.Options{Prefix: cfg.RedisPrefix, Logger: log, Now: now})
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open Redis: %w", err)
+		}
+		s.ephemeral, s.limiter = r, r.LimiterStore()
+		s.checks["redis"] = r.Ping
+		s.closers = append(s.closers, r)
+	} else {
+		s.limiter = memory.NewStore()
+		if cfg.Store == "postgres" {
+			log.Warn("GATEWAY_REDIS_URL is empty: rate limits are counted per instance; with several instances behind a load balancer each one allows the full budget")
+		}
+	}
+	return s, nil
+}
+
+// healthHandler serves /healthz (the process answers) and /readyz (every
+// store answers within a second); a load balancer takes an instance out
+// while /readyz fails, and it comes back by itself.
+func healthHandler(checks map[string]func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		res := map[string]string{}
+		status := http.StatusOK
+		for name, check := range checks {
+			if err := check(ctx); err != nil {
+				res[name] = "unavailable"
+				status = http.StatusServiceUnavailable
+			} else {
+				res[name] = "ok"
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(res)
+	})
+	return mux
+}
