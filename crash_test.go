@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"legacyauth/internal/testkit"
 )
 
 // TestMain lets the test binary act as the gateway itself, so crash tests
@@ -33,26 +35,7 @@ func TestMain(m *testing.M) {
 type childGateway struct {
 	cmd *exec.Cmd
 	URL string
-	log *safeBuffer
-}
-
-// safeBuffer collects a child's output, written by exec's copying
-// goroutine while the test reads it.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log *testkit.Buffer // the child's output, written by exec's copying goroutine
 }
 
 func startChild(t *testing.T, dataDir, smsURL string) *childGateway {
@@ -60,7 +43,7 @@ func startChild(t *testing.T, dataDir, smsURL string) *childGateway {
 	addr := freeAddr(t)
 	cmd := exec.Command(os.Args[0], "--listen", addr, "--data-dir", dataDir, "--sms-webhook", smsURL)
 	cmd.Env = append(os.Environ(), "GATEWAY_TEST_CHILD=1")
-	log := &safeBuffer{}
+	log := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -9,70 +9,23 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"legacyauth/contracts"
-	"legacyauth/core"
+	"legacyauth/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files' responses from what the gateway answers")
-
-// fastHash keeps tests quick; production uses core.DefaultHashParams.
-var fastHash = core.HashParams{MemoryKiB: 64, Time: 1, Threads: 1}
-
-// smsRecorder is the SMS sender of in-process tests: it keeps the codes a
-// test needs, as a phone would receive them.
-type smsRecorder struct {
-	mu   sync.Mutex
-	sent []core.SMS
-}
-
-func (s *smsRecorder) Send(_ context.Context, m core.SMS) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sent = append(s.sent, m)
-	return nil
-}
-
-func (s *smsRecorder) Last() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.sent) == 0 {
-		return ""
-	}
-	return s.sent[len(s.sent)-1].Code
-}
-
-// testClock is an injectable clock that only moves when told.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock { return &testClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // testGateway is a whole gateway on its own data directory, served over
 // real HTTP on loopback.
 type testGateway struct {
 	*app
 	URL   string
-	SMS   *smsRecorder
-	Clock *testClock
-	Log   *strings.Builder
+	SMS   *testkit.SMSRecorder
+	Clock *testkit.Clock
+	Log   *testkit.Buffer
 }
 
 // startGateway builds the production wiring with a recording SMS sender, a
@@ -83,11 +36,9 @@ func startGateway(t testing.TB, args ...string) *testGateway {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	var logBuf strings.Builder
-	var logMu sync.Mutex
-	log := slog.New(slog.NewJSONHandler(lockedWriter{&logMu, &logBuf}, nil))
-	tg := &testGateway{SMS: &smsRecorder{}, Clock: newTestClock(), Log: &logBuf}
-	a, err := build(cfg, log, overrides{Sender: tg.SMS, Now: tg.Clock.Now, Hash: fastHash})
+	tg := &testGateway{SMS: &testkit.SMSRecorder{}, Clock: testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), Log: &testkit.Buffer{}}
+	log := slog.New(slog.NewJSONHandler(tg.Log, nil))
+	a, err := build(cfg, log, overrides{Sender: tg.SMS, Now: tg.Clock.Now, Hash: testkit.FastHash})
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -98,17 +49,6 @@ func startGateway(t testing.TB, args ...string) *testGateway {
 	})
 	tg.app, tg.URL = a, srv.URL
 	return tg
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // optionFlags turns a case's `setup option` settings into flags:

@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"legacyauth/core"
+	"legacyauth/internal/testkit"
 )
 
 func TestHashPassword(t *testing.T) {
@@ -51,9 +51,9 @@ func TestVerifyPassword(t *testing.T) {
 		wantOK    bool
 		wantStale bool
 	}{
-		{"Right", "pässword", fastHash, true, false},
-		{"Wrong", "password", fastHash, false, false},
-		{"Empty", "", fastHash, false, false},
+		{"Right", "pässword", testkit.FastHash, true, false},
+		{"Wrong", "password", testkit.FastHash, false, false},
+		{"Empty", "", testkit.FastHash, false, false},
 		{"StaleMemory", "pässword", core.HashParams{MemoryKiB: 128, Time: 1, Threads: 1}, true, true},
 		{"StaleTime", "pässword", core.HashParams{MemoryKiB: 64, Time: 2, Threads: 1}, true, true},
 		{"StaleThreads", "pässword", core.HashParams{MemoryKiB: 64, Time: 1, Threads: 2}, true, true},
@@ -100,7 +100,7 @@ func TestVerifyPasswordMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ok, _, err := core.VerifyPassword("pw", tt.phc, fastHash)
+			ok, _, err := core.VerifyPassword("pw", tt.phc, testkit.FastHash)
 			if err == nil || ok {
 				t.Errorf("VerifyPassword(%q) = ok %v, err %v; want an error", tt.phc, ok, err)
 			}
@@ -139,7 +139,7 @@ func TestLoginRehashesStale(t *testing.T) {
 		t.Errorf("a current hash was re-hashed")
 	}
 	// A wrong password never re-hashes.
-	svc3 := h.service(t, func(c *core.Config) { c.Hash = fastHash })
+	svc3 := h.service(t, func(c *core.Config) { c.Hash = testkit.FastHash })
 	_, err = svc3.Login(context.Background(), core.LoginRequest{Phone: phoneN(1), Password: "wrong"})
 	wantKind(t, err, core.WrongPassword)
 	if again := h.storedUser(t, phoneN(1)).PasswordHash; again != after {
@@ -230,17 +230,10 @@ func TestLoadOrCreateSecret(t *testing.T) {
 			const n = 8
 			secrets := make([]string, n)
 			errs := make([]error, n)
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					<-start
-					s, err := core.LoadOrCreateSecret(path)
-					secrets[i], errs[i] = hex.EncodeToString(s), err
-				})
-			}
-			close(start)
-			wg.Wait()
+			testkit.Together(n, func(i int) {
+				s, err := core.LoadOrCreateSecret(path)
+				secrets[i], errs[i] = hex.EncodeToString(s), err
+			})
 			for i := range n {
 				if errs[i] != nil {
 					t.Fatalf("round %d, caller %d: %v", round, i, errs[i])

@@ -15,17 +15,13 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"legacyauth/core"
 	"legacyauth/core/memdb"
+	"legacyauth/internal/testkit"
 )
-
-// fastHash keeps argon2id cheap in tests; DefaultHashParams is exercised
-// only where the default itself is under test.
-var fastHash = core.HashParams{MemoryKiB: 64, Time: 1, Threads: 1}
 
 var testSecret = bytes.Repeat([]byte{0x5a}, 32)
 
@@ -35,74 +31,12 @@ var (
 	uuid4 = regexp.MustCompile(`^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$`)
 )
 
-// clock is an injectable Config.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock {
-	return &clock{now: time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// recorder is a core.Sender that keeps every SMS, so tests learn the codes.
-type recorder struct {
-	mu   sync.Mutex
-	sent []core.SMS
-	fail error // when set, Send refuses with it
-}
-
-func (r *recorder) Send(_ context.Context, m core.SMS) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sent = append(r.sent, m)
-	return r.fail
-}
-
-func (r *recorder) setFail(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.fail = err
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.sent)
-}
-
-// last returns the latest SMS sent to the E.164 phone.
-func (r *recorder) last(t testing.TB, phone string) core.SMS {
-	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.sent) - 1; i >= 0; i-- {
-		if r.sent[i].Phone == phone {
-			return r.sent[i]
-		}
-	}
-	t.Fatalf("no SMS was sent to %s", phone)
-	return core.SMS{}
-}
-
 // harness is a Service over a fresh memdb store in a temporary directory.
 type harness struct {
 	svc    *core.Service
 	store  *memdb.Store
-	clock  *clock
-	sms    *recorder
+	clock  *testkit.Clock
+	sms    *testkit.SMSRecorder
 	cfg    core.Config // as given to core.New, before defaults
 	closed bool
 }
@@ -116,7 +50,7 @@ func newHarness(tb testing.TB, mods ...func(*core.Config)) *harness {
 	if err != nil {
 		tb.Fatalf("memdb.Open: %v", err)
 	}
-	h := &harness{store: store, clock: newClock(), sms: &recorder{}}
+	h := &harness{store: store, clock: testkit.NewClock(time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)), sms: &testkit.SMSRecorder{}}
 	tb.Cleanup(func() {
 		if h.closed {
 			return
@@ -125,7 +59,7 @@ func newHarness(tb testing.TB, mods ...func(*core.Config)) *harness {
 			tb.Errorf("store.Close: %v", err)
 		}
 	})
-	h.cfg = core.Config{Secret: testSecret, Hash: fastHash, Sender: h.sms, Now: h.clock.Now, Log: quietLog()}
+	h.cfg = core.Config{Secret: testSecret, Hash: testkit.FastHash, Sender: h.sms, Now: h.clock.Now, Log: quietLog()}
 	for _, m := range mods {
 		m(&h.cfg)
 	}
@@ -167,7 +101,7 @@ func (h *harness) sendCode(t testing.TB, phone string, purpose core.Purpose) str
 	if err != nil {
 		t.Fatalf("SendCode(%s, %v): %v", phone, purpose, err)
 	}
-	m := h.sms.last(t, res.Phone)
+	m := h.sms.MessageTo(t, res.Phone)
 	if m.Code != res.Code {
 		t.Fatalf("SMS code %q, result code %q", m.Code, res.Code)
 	}
@@ -245,7 +179,7 @@ func TestNew(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 
 	t.Run("ShortSecret", func(t *testing.T) {
-		_, err := core.New(store, store, core.Config{Secret: make([]byte, 31), Hash: fastHash})
+		_, err := core.New(store, store, core.Config{Secret: make([]byte, 31), Hash: testkit.FastHash})
 		wantKind(t, err, core.Invalid)
 	})
 	t.Run("Defaults", func(t *testing.T) {
@@ -278,7 +212,7 @@ func TestNew(t *testing.T) {
 		}
 	})
 	t.Run("Ping", func(t *testing.T) {
-		svc, err := core.New(store, store, core.Config{Secret: testSecret, Hash: fastHash, Log: quietLog()})
+		svc, err := core.New(store, store, core.Config{Secret: testSecret, Hash: testkit.FastHash, Log: quietLog()})
 		mustOK(t, err)
 		mustOK(t, svc.Ping(context.Background()))
 	})
@@ -306,11 +240,11 @@ func TestSendCode(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				before := h.sms.count()
+				before := len(h.sms.Sent())
 				res, err := h.svc.SendCode(ctx, core.SendCodeRequest{Phone: tt.phone, Purpose: tt.purpose})
 				if tt.want != core.Internal {
 					wantKind(t, err, tt.want)
-					if h.sms.count() != before {
+					if len(h.sms.Sent()) != before {
 						t.Errorf("an SMS was sent for a refused request")
 					}
 					return
@@ -319,8 +253,8 @@ func TestSendCode(t *testing.T) {
 				if res.Phone != e164(tt.phone) {
 					t.Errorf("Phone = %q, want %q", res.Phone, e164(tt.phone))
 				}
-				if h.sms.count() != before+1 {
-					t.Errorf("sent %d SMS, want 1", h.sms.count()-before)
+				if len(h.sms.Sent()) != before+1 {
+					t.Errorf("sent %d SMS, want 1", len(h.sms.Sent())-before)
 				}
 			})
 		}
@@ -361,7 +295,7 @@ func TestSendCode(t *testing.T) {
 		h := newHarness(t)
 		_, err := h.svc.SendCode(ctx, core.SendCodeRequest{Phone: "12345"})
 		wantKind(t, err, core.Invalid)
-		if h.sms.count() != 0 {
+		if len(h.sms.Sent()) != 0 {
 			t.Errorf("an SMS was sent")
 		}
 	})
@@ -371,7 +305,7 @@ func TestSendCode(t *testing.T) {
 		res, err := h.svc.SendCode(ctx, core.SendCodeRequest{Phone: " 13812345678 ", Purpose: core.PurposeRegister, Dialect: "apiv4"})
 		mustOK(t, err)
 		want := core.SMS{Phone: "+8613812345678", Code: res.Code, Purpose: "register", Dialect: "apiv4"}
-		if got := h.sms.last(t, "+8613812345678"); got != want {
+		if got := h.sms.MessageTo(t, "+8613812345678"); got != want {
 			t.Errorf("SMS = %+v, want %+v", got, want)
 		}
 		if wantExp := h.clock.Now().Add(5 * time.Minute); !res.ExpiresAt.Equal(wantExp) {
@@ -407,7 +341,7 @@ func TestSendCode(t *testing.T) {
 
 	t.Run("SMSFailed", func(t *testing.T) {
 		h := newHarness(t)
-		h.sms.setFail(errors.New("carrier down"))
+		h.sms.Fail(errors.New("carrier down"))
 		_, err := h.svc.SendCode(ctx, core.SendCodeRequest{Phone: phoneN(1)})
 		wantKind(t, err, core.SMSFailed)
 	})
@@ -511,7 +445,7 @@ func TestCodePurposes(t *testing.T) {
 
 func mustHash(t testing.TB, password string) string {
 	t.Helper()
-	h, err := core.HashPassword(password, fastHash)
+	h, err := core.HashPassword(password, testkit.FastHash)
 	mustOK(t, err)
 	return h
 }
@@ -777,7 +711,7 @@ func TestRegister(t *testing.T) {
 		if !u.CreatedAt.Equal(now) || !u.UpdatedAt.Equal(now) {
 			t.Errorf("stored times %v / %v, want %v", u.CreatedAt, u.UpdatedAt, now)
 		}
-		ok, stale, err := core.VerifyPassword("s3cret", u.PasswordHash, fastHash)
+		ok, stale, err := core.VerifyPassword("s3cret", u.PasswordHash, testkit.FastHash)
 		if err != nil || !ok || stale {
 			t.Errorf("stored hash: ok=%v stale=%v err=%v", ok, stale, err)
 		}
@@ -1324,7 +1258,7 @@ func TestErrorKinds(t *testing.T) {
 			return err
 		}},
 		{core.SMSFailed, func(t *testing.T, h *harness) error {
-			h.sms.setFail(errors.New("no route"))
+			h.sms.Fail(errors.New("no route"))
 			_, err := h.svc.SendCode(ctx, core.SendCodeRequest{Phone: phoneN(1)})
 			return err
 		}},
@@ -1399,18 +1333,11 @@ func TestConcurrentRegister(t *testing.T) {
 		code := h.sendCode(t, phone, core.PurposeRegister)
 		results := make([]*core.LoginResult, n)
 		errs := make([]error, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				results[i], errs[i] = h.svc.Register(ctx, core.RegisterRequest{
-					Phone: phone, Password: fmt.Sprintf("pw%d", i), Proof: core.Proof{Code: code},
-				})
+		testkit.Together(n, func(i int) {
+			results[i], errs[i] = h.svc.Register(ctx, core.RegisterRequest{
+				Phone: phone, Password: fmt.Sprintf("pw%d", i), Proof: core.Proof{Code: code},
 			})
-		}
-		close(start)
-		wg.Wait()
+		})
 
 		winner := -1
 		for i, err := range errs {
@@ -1448,16 +1375,9 @@ func TestConcurrentRegister(t *testing.T) {
 			code := h.sendCode(t, phone, core.PurposeRegister)
 			proofs := []core.Proof{{Ticket: ticket}, {Code: code}}
 			errs := make([]error, len(proofs))
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i, p := range proofs {
-				wg.Go(func() {
-					<-start
-					_, errs[i] = h.svc.Register(ctx, core.RegisterRequest{Phone: phone, Password: "pw", Proof: p})
-				})
-			}
-			close(start)
-			wg.Wait()
+			testkit.Together(len(proofs), func(i int) {
+				_, errs[i] = h.svc.Register(ctx, core.RegisterRequest{Phone: phone, Password: "pw", Proof: proofs[i]})
+			})
 			ok := 0
 			for _, err := range errs {
 				if err == nil {
@@ -1476,27 +1396,20 @@ func TestConcurrentRegister(t *testing.T) {
 		h := newHarness(t)
 		ids := make([]string, n)
 		errs := make([]error, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				phone := phoneN(1000 + i)
-				res, err := h.svc.SendCode(ctx, core.SendCodeRequest{Phone: phone, Purpose: core.PurposeRegister})
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				reg, err := h.svc.Register(ctx, core.RegisterRequest{Phone: phone, Password: "pw", Proof: core.Proof{Code: res.Code}})
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				ids[i] = reg.User.ID
-			})
-		}
-		close(start)
-		wg.Wait()
+		testkit.Together(n, func(i int) {
+			phone := phoneN(1000 + i)
+			res, err := h.svc.SendCode(ctx, core.SendCodeRequest{Phone: phone, Purpose: core.PurposeRegister})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			reg, err := h.svc.Register(ctx, core.RegisterRequest{Phone: phone, Password: "pw", Proof: core.Proof{Code: res.Code}})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			ids[i] = reg.User.ID
+		})
 		seen := map[string]bool{}
 		for i, err := range errs {
 			if err != nil {

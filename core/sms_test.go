@@ -42,6 +42,22 @@ func newWebhook(t *testing.T, status int) *webhook {
 	return w
 }
 
+// newSilentServer is a webhook that never answers: each request waits
+// until the client gives up or the test ends.
+func newSilentServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs before srv.Close
+	return srv
+}
+
 func TestWebhookSender(t *testing.T) {
 	ctx := context.Background()
 	msg := core.SMS{Phone: "+8613812341234", Code: "012345", Purpose: "reset", Dialect: "apiv4"}
@@ -100,15 +116,7 @@ func TestWebhookSender(t *testing.T) {
 	})
 
 	t.Run("Timeout", func(t *testing.T) {
-		release := make(chan struct{})
-		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}))
-		t.Cleanup(srv.Close)
-		t.Cleanup(func() { close(release) }) // runs before srv.Close
+		srv := newSilentServer(t)
 		err := core.WebhookSender{URL: srv.URL, Timeout: 50 * time.Millisecond}.Send(ctx, msg)
 		if err == nil {
 			t.Fatalf("a webhook that never answers gave no error")
@@ -163,15 +171,7 @@ func TestWebhookSender(t *testing.T) {
 	})
 
 	t.Run("TimeoutThroughService", func(t *testing.T) {
-		release := make(chan struct{})
-		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}))
-		t.Cleanup(srv.Close)
-		t.Cleanup(func() { close(release) })
+		srv := newSilentServer(t)
 		h := newHarness(t, func(c *core.Config) { c.Sender = core.WebhookSender{URL: srv.URL, Timeout: 50 * time.Millisecond} })
 		_, err := h.svc.SendCode(ctx, core.SendCodeRequest{Phone: "13812341234"})
 		wantKind(t, err, core.SMSFailed)

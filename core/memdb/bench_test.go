@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"legacyauth/core"
+	"legacyauth/internal/testkit"
 )
 
 // realisticUser has field sizes like production: a 97-byte argon2id PHC
@@ -104,7 +105,7 @@ func BenchmarkSession(b *testing.B) {
 func prepared(b *testing.B, n int, withSessions bool) (string, Options) {
 	b.Helper()
 	dir := b.TempDir()
-	o := testOpts(nil, &clock{now: t0})
+	o := testOpts(nil, testkit.NewClock(t0))
 	o.NoSync = true
 	o.SnapshotRecords, o.SnapshotBytes = n, 1<<40
 	s := mustOpen(b, dir, o)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"legacyauth/core"
+	"legacyauth/internal/testkit"
 )
 
 const crashEnv = "MEMDB_CRASH_CHILD" // dir,first user index
@@ -28,7 +29,7 @@ func TestCrashChild(t *testing.T) {
 	base, _ := strconv.Atoi(first)
 	// A fixed clock keeps the sessions live in snapshots, and a small
 	// threshold makes compactions, and kills inside them, happen too.
-	o := testOpts(nil, &clock{now: t0})
+	o := testOpts(nil, testkit.NewClock(t0))
 	o.SnapshotRecords = 97
 	s, err := Open(dir, o)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"legacyauth/core"
+	"legacyauth/internal/testkit"
 )
 
 func mac(s string) [32]byte { return sha256.Sum256([]byte(s)) }
@@ -152,7 +153,7 @@ func TestFlows(t *testing.T) {
 
 func TestSweep(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{now: t0}
+	clk := testkit.NewClock(t0)
 	o := testOpts(nil, clk)
 	s := mustOpen(t, dir, o)
 	for i := range 300 { // more than one sweep batch
@@ -185,7 +186,7 @@ func TestSweep(t *testing.T) {
 	if n := countSessions(); n != 300 {
 		t.Fatalf("%d sessions before expiry", n)
 	}
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	if err := s.sweep(clk.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func TestSweep(t *testing.T) {
 func TestSweeperGoroutine(t *testing.T) {
 	// The real ticker, with the clock far ahead: only checks that the
 	// goroutine runs and stops with Close.
-	clk := &clock{now: t0.Add(24 * time.Hour)}
+	clk := testkit.NewClock(t0.Add(24 * time.Hour))
 	o := testOpts(nil, clk)
 	o.SweepInterval = time.Millisecond
 	s := mustOpen(t, t.TempDir(), o)

@@ -1,17 +1,16 @@
 package memdb
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"legacyauth/core"
+	"legacyauth/internal/testkit"
 )
 
 var (
@@ -19,42 +18,7 @@ var (
 	t0  = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
 )
 
-// logBuf collects log output so tests can assert on warnings.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func testOpts(logs *logBuf, clk *clock) Options {
+func testOpts(logs *testkit.Buffer, clk *testkit.Clock) Options {
 	o := Options{SweepInterval: -1} // tests sweep by hand, with an injected clock
 	if logs != nil {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"legacyauth/core"
+	"legacyauth/internal/testkit"
 )
 
 // logWith writes n users into a fresh store and returns its directory and
@@ -71,7 +72,7 @@ func flipByte(t *testing.T, path string, off int64) {
 // reopens cleanly.
 func checkRecovered(t *testing.T, dir string, n, total int, wantWarning bool) {
 	t.Helper()
-	logs := &logBuf{}
+	logs := &testkit.Buffer{}
 	s := mustOpen(t, dir, testOpts(logs, nil))
 	for i := range total {
 		_, err := s.UserByPhone(ctx, phone(i))
@@ -89,7 +90,7 @@ func checkRecovered(t *testing.T, dir string, n, total int, wantWarning bool) {
 		t.Fatal(err)
 	}
 	mustClose(t, s)
-	logs = &logBuf{}
+	logs = &testkit.Buffer{}
 	s = mustOpen(t, dir, testOpts(logs, nil))
 	defer s.Close()
 	if strings.Contains(logs.String(), "torn") {

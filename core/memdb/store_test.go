@@ -5,11 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"legacyauth/core"
+	"legacyauth/internal/testkit"
 )
 
 func TestUsers(t *testing.T) {
@@ -76,20 +76,14 @@ func TestConcurrentCreateSamePhone(t *testing.T) {
 	defer s.Close()
 	const n = 64
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			u := user(100 + i) // distinct ids and sessions, same phone
-			u.Phone = phone(7)
-			<-start
-			errs[i] = s.CreateUser(ctx, u, session(u, fmt.Sprint("race", i), time.Hour))
-		}()
+	users := make([]*core.User, n)
+	for i := range users {
+		users[i] = user(100 + i) // distinct ids and sessions, same phone
+		users[i].Phone = phone(7)
 	}
-	close(start)
-	wg.Wait()
+	testkit.Together(n, func(i int) {
+		errs[i] = s.CreateUser(ctx, users[i], session(users[i], fmt.Sprint("race", i), time.Hour))
+	})
 	winner := -1
 	for i, err := range errs {
 		if err == nil {
@@ -273,8 +267,8 @@ func TestReopen(t *testing.T) {
 
 func TestCompaction(t *testing.T) {
 	dir := t.TempDir()
-	logs := &logBuf{}
-	o := testOpts(logs, &clock{now: t0}) // the snapshot keeps sessions live at Now
+	logs := &testkit.Buffer{}
+	o := testOpts(logs, testkit.NewClock(t0)) // the snapshot keeps sessions live at Now
 	o.SnapshotRecords = 10
 	s := mustOpen(t, dir, o)
 	const n = 95
@@ -427,7 +421,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	defer func(n int) { orderChunk = n }(orderChunk)
 	orderChunk = 3 // several order frames
 	dir := t.TempDir()
-	clk := &clock{now: t0}
+	clk := testkit.NewClock(t0)
 	o := testOpts(nil, clk)
 	s := mustOpen(t, dir, o)
 	const n = 10
@@ -446,7 +440,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	clk.Add(90 * time.Minute) // the short sessions expire before the snapshot
+	clk.Advance(90 * time.Minute) // the short sessions expire before the snapshot
 	s.wmu.Lock()
 	s.sinceSnap = s.opts.SnapshotRecords
 	s.maybeCompactLocked()

@@ -1,6 +1,7 @@
 package apiv4
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -83,7 +84,7 @@ func TestFullFlow(t *testing.T) {
 	if want := "{\n  \"code\": \"200\", \n  \"msg\": \"\\u53d1\\u9001\\u6210\\u529f\"\n}"; r.raw != want {
 		t.Fatalf("sendsms = %q, want %q", r.raw, want)
 	}
-	code := e.sms.last(phone)
+	code := e.sms.CodeFor(phone)
 	if len(code) != DefaultCodeLength {
 		t.Fatalf("code %q, want %d digits", code, DefaultCodeLength)
 	}
@@ -136,7 +137,7 @@ func TestFullFlow(t *testing.T) {
 	if r.raw != captureSendSMS {
 		t.Errorf("sendsms expect=1 = %q, want the capture", r.raw)
 	}
-	r = e.get(t, "/verify_code?phone="+phone+"&code="+e.sms.last(phone))
+	r = e.get(t, "/verify_code?phone="+phone+"&code="+e.sms.CodeFor(phone))
 	if r.raw != captureVerifyCode {
 		t.Errorf("verify_code = %q, want the capture", r.raw)
 	}
@@ -217,7 +218,7 @@ func TestBadInput(t *testing.T) {
 			phone := "138000021" + string(rune('0'+i/10)) + string(rune('0'+i%10))
 			// A valid code is pending, so only the bad input can fail the request.
 			hasReply(t, e.get(t, "/sendsms/"+phone), 200, 200, "发送成功")
-			code := e.sms.last(phone)
+			code := e.sms.CodeFor(phone)
 			repl := strings.NewReplacer("2P", "2"+phone[1:], "1P", phone[1:], "P", phone, "C", code)
 			r := e.do(t, c.method, repl.Replace(c.path), c.ct, repl.Replace(c.body))
 			hasReply(t, r, c.status, codeInvalid, c.msg)
@@ -251,9 +252,9 @@ func TestOutcomes(t *testing.T) {
 		if r := e.get(t, "/sendsms/13800002202?expect=1"); r.body["data"] != "" {
 			t.Errorf("failed sendsms carries data %v, want \"\"", r.body["data"])
 		}
-		e.sms.setFailing(true)
+		e.sms.Fail(errors.New("sms gateway down"))
 		hasReply(t, e.get(t, "/sendsms/13800002203"), 200, codeSMSFailed, "短信发送失败，请稍后再试")
-		e.sms.setFailing(false)
+		e.sms.Fail(nil)
 	})
 	t.Run("register", func(t *testing.T) {
 		regForm := func(phone, code string) string {
@@ -263,17 +264,17 @@ func TestOutcomes(t *testing.T) {
 		hasReply(t, e.postForm(t, "/register", regForm("13800002211", "123456")), 200, -1, "手机号已经被注册")
 
 		e.get(t, "/sendsms/13800002212")
-		code := e.sms.last("13800002212")
+		code := e.sms.CodeFor("13800002212")
 		hasReply(t, e.postForm(t, "/register", regForm("13800002212", wrong(code))), 200, -2, "验证码错误")
 		hasReply(t, e.postForm(t, "/register", regForm("13800002212", code)), 200, 200, "注册成功")
 
 		e.get(t, "/sendsms/13800002213")
-		code = e.sms.last("13800002213")
-		e.clock.advance(5*time.Minute + time.Second)
+		code = e.sms.CodeFor("13800002213")
+		e.clock.Advance(5*time.Minute + time.Second)
 		hasReply(t, e.postForm(t, "/register", regForm("13800002213", code)), 200, -2, "验证码已过期")
 
 		e.get(t, "/sendsms/13800002214")
-		code = e.sms.last("13800002214")
+		code = e.sms.CodeFor("13800002214")
 		for range 4 {
 			hasReply(t, e.postForm(t, "/register", regForm("13800002214", wrong(code))), 200, -2, "验证码错误")
 		}
@@ -286,7 +287,7 @@ func TestOutcomes(t *testing.T) {
 		// A reset code does not register.
 		e.register(t, "13800002215", "123456", "d")
 		e.get(t, "/sendsms/13800002215?expect=1")
-		hasReply(t, e.postForm(t, "/register", regForm("13800002216", e.sms.last("13800002215"))), 200, -2, "验证码错误")
+		hasReply(t, e.postForm(t, "/register", regForm("13800002216", e.sms.CodeFor("13800002215"))), 200, -2, "验证码错误")
 	})
 	t.Run("login does not tell which part is wrong", func(t *testing.T) {
 		e.register(t, "13800002221", "123456", "d")
@@ -302,13 +303,13 @@ func TestOutcomes(t *testing.T) {
 	t.Run("verify_code", func(t *testing.T) {
 		e.register(t, "13800002231", "123456", "d")
 		e.get(t, "/sendsms/13800002231?expect=1")
-		code := e.sms.last("13800002231")
+		code := e.sms.CodeFor("13800002231")
 		hasReply(t, e.get(t, "/verify_code?phone=13800002231&code="+wrong(code)), 200, -1, "验证码错误")
-		e.clock.advance(6 * time.Minute)
+		e.clock.Advance(6 * time.Minute)
 		hasReply(t, e.get(t, "/verify_code?phone=13800002231&code="+code), 200, -1, "验证码已过期")
 
 		e.get(t, "/sendsms/13800002231?expect=1")
-		code = e.sms.last("13800002231")
+		code = e.sms.CodeFor("13800002231")
 		for range 4 {
 			e.get(t, "/verify_code?phone=13800002231&code="+wrong(code))
 		}
@@ -317,7 +318,7 @@ func TestOutcomes(t *testing.T) {
 		// No code was sent at all; a sign-up code is not a reset code.
 		hasReply(t, e.get(t, "/verify_code?phone=13800002232&code=123456"), 200, -1, "验证码错误")
 		e.get(t, "/sendsms/13800002233")
-		hasReply(t, e.get(t, "/verify_code?phone=13800002233&code="+e.sms.last("13800002233")), 200, -1, "验证码错误")
+		hasReply(t, e.get(t, "/verify_code?phone=13800002233&code="+e.sms.CodeFor("13800002233")), 200, -1, "验证码错误")
 	})
 	t.Run("forget_password", func(t *testing.T) {
 		e.register(t, "13800002241", "123456", "d")
@@ -326,10 +327,10 @@ func TestOutcomes(t *testing.T) {
 		// A verification of another phone does not help.
 		e.register(t, "13800002242", "123456", "d")
 		e.get(t, "/sendsms/13800002242?expect=1")
-		hasReply(t, e.get(t, "/verify_code?phone=13800002242&code="+e.sms.last("13800002242")), 200, 200, "验证码正确")
+		hasReply(t, e.get(t, "/verify_code?phone=13800002242&code="+e.sms.CodeFor("13800002242")), 200, 200, "验证码正确")
 		hasReply(t, e.get(t, "/forget_password?phone=13800002241&password=654321"), 200, -1, "请先验证验证码")
 		// The window closes (core.Config.TicketTTL, 10 minutes by default).
-		e.clock.advance(11 * time.Minute)
+		e.clock.Advance(11 * time.Minute)
 		hasReply(t, e.get(t, "/forget_password?phone=13800002242&password=654321"), 200, -1, "请先验证验证码")
 		hasReply(t, e.get(t, "/forget_password?phone=13800002243&password=654321"), 200, -1, "手机号未注册")
 		hasReply(t, e.get(t, "/login?phone=13800002241&password=123456"), 200, 200, "登录成功")
@@ -395,7 +396,7 @@ func TestXHRIsCompact(t *testing.T) {
 func TestCodeLength(t *testing.T) {
 	e := newEnv(t, Options{CodeLength: 4})
 	e.get(t, "/sendsms/13800002341")
-	if code := e.sms.last("13800002341"); !regexp.MustCompile(`^\d{4}$`).MatchString(code) {
+	if code := e.sms.CodeFor("13800002341"); !regexp.MustCompile(`^\d{4}$`).MatchString(code) {
 		t.Errorf("code %q, want 4 digits", code)
 	}
 }
@@ -430,7 +431,7 @@ func TestLogLine(t *testing.T) {
 	const phone = "13800002351"
 	r := e.register(t, phone, "pw-secret-1", "dev")
 	token := r.data()["token"].(string)
-	code := e.sms.last(phone)
+	code := e.sms.CodeFor(phone)
 	e.get(t, "/login?phone="+phone+"&password=pw-secret-2")
 	e.get(t, "/login?phone=pw-secret-3&password=123456")
 	logs := e.logs.String()

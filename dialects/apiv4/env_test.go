@@ -3,114 +3,41 @@ package apiv4
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"legacyauth/core"
 	"legacyauth/core/memdb"
 	"legacyauth/gateway"
+	"legacyauth/internal/testkit"
 )
-
-// recordingSender keeps every SMS, so tests read the codes the app's user
-// would have received; it fails every send while failing is set.
-type recordingSender struct {
-	mu      sync.Mutex
-	sent    []core.SMS
-	failing bool
-}
-
-func (s *recordingSender) Send(_ context.Context, m core.SMS) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failing {
-		return errors.New("sms gateway down")
-	}
-	s.sent = append(s.sent, m)
-	return nil
-}
-
-func (s *recordingSender) setFailing(v bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failing = v
-}
-
-// last returns the last code sent to a phone (11 digits), "" if none.
-func (s *recordingSender) last(phone string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := len(s.sent) - 1; i >= 0; i-- {
-		if s.sent[i].Phone == "+86"+phone {
-			return s.sent[i].Code
-		}
-	}
-	return ""
-}
-
-// clock is an injectable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type env struct {
 	svc    *core.Service
-	sms    *recordingSender
-	clock  *clock
+	sms    *testkit.SMSRecorder
+	clock  *testkit.Clock
 	srv    *httptest.Server // the gateway with only this dialect mounted at DefaultPrefix
 	client *http.Client
-	logs   *syncBuffer // the gateway's request log
-}
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *testkit.Buffer // the gateway's request log
 }
 
 func newEnv(t testing.TB, opts Options) *env {
 	t.Helper()
-	clk := &clock{t: time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC))
 	store, err := memdb.Open(t.TempDir(), memdb.Options{Now: clk.Now, SweepInterval: -1, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	sms := &recordingSender{}
+	sms := &testkit.SMSRecorder{}
 	svc, err := core.New(store, store, core.Config{
 		Secret: []byte("0123456789abcdef0123456789abcdef"),
-		Hash:   core.HashParams{MemoryKiB: 64, Time: 1, Threads: 1},
+		Hash:   testkit.FastHash,
 		Sender: sms,
 		Now:    clk.Now,
 		Log:    slog.New(slog.DiscardHandler),
@@ -118,7 +45,7 @@ func newEnv(t testing.TB, opts Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	gw := gateway.New(gateway.Options{
 		Mounts: []gateway.Mount{{Dialect: New(svc, opts), Prefix: DefaultPrefix}},
 		Log:    slog.New(slog.NewTextHandler(logs, nil)),
@@ -204,7 +131,7 @@ func (e *env) register(t testing.TB, phone, password, device string) resp {
 	if r := e.get(t, "/sendsms/"+phone); r.code() != 200 {
 		t.Fatalf("sendsms %s: %s", phone, r.raw)
 	}
-	r := e.postForm(t, "/register", "phone="+phone+"&name=n&password="+password+"&device_identifier="+device+"&code="+e.sms.last(phone))
+	r := e.postForm(t, "/register", "phone="+phone+"&name=n&password="+password+"&device_identifier="+device+"&code="+e.sms.CodeFor(phone))
 	if r.code() != 200 {
 		t.Fatalf("register %s: %s", phone, r.raw)
 	}

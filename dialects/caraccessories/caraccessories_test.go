@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -148,7 +149,7 @@ func TestFullFlow(t *testing.T) {
 
 	e.post(t, app, "/get_verification_code", "{ \n\"mobile\": \""+phone+"\", \n}").
 		hasStatus(t, http.StatusOK).hasBody(t, okBody).hasHeader(t, "Content-Type", "application/json;charset=UTF-8")
-	code := e.sms.code(t, phone)
+	code := e.sms.MessageTo(t, phone).Code
 	if len(code) != 5 {
 		t.Errorf("code %q: want 5 digits, as the document's example", code)
 	}
@@ -168,7 +169,7 @@ func TestFullFlow(t *testing.T) {
 
 	// The same endpoint sends the code for a password reset.
 	e.post(t, app, "/get_verification_code", `{"mobile":"`+phone+`"}`).hasBody(t, okBody)
-	e.post(t, app, "/forget_password", `{"mobile":"`+phone+`","code":"`+e.sms.code(t, phone)+`","password":"54321"}`).
+	e.post(t, app, "/forget_password", `{"mobile":"`+phone+`","code":"`+e.sms.MessageTo(t, phone).Code+`","password":"54321"}`).
 		hasBody(t, okBody)
 	if _, _, err := e.svc.Authenticate(context.Background(), loginToken); core.KindOf(err) != core.Unauthorized {
 		t.Errorf("session after a password reset: err = %v, want unauthorized", err)
@@ -220,7 +221,7 @@ func TestSessionCookie(t *testing.T) {
 func TestOptions(t *testing.T) {
 	e := newEnv(t, Options{CodeLength: 6, CookieName: "SID", SecureCookie: true})
 	e.post(t, nil, "/get_verification_code", `{"mobile":"13800001021"}`).hasBody(t, okBody)
-	code := e.sms.code(t, "13800001021")
+	code := e.sms.MessageTo(t, "13800001021").Code
 	if len(code) != 6 {
 		t.Errorf("code %q: want 6 digits", code)
 	}
@@ -243,7 +244,7 @@ func TestCookiePathFollowsMount(t *testing.T) {
 		path := strings.TrimSuffix(prefix, "/")
 		rec := httptest.NewRecorder()
 		gw.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path+"/get_verification_code", strings.NewReader(`{"mobile":"`+phone+`"}`)))
-		body := `{"mobile":"` + phone + `","code":"` + e.sms.code(t, phone) + `","password":"12345"}`
+		body := `{"mobile":"` + phone + `","code":"` + e.sms.MessageTo(t, phone).Code + `","password":"12345"}`
 		rec = httptest.NewRecorder()
 		gw.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path+"/registration", strings.NewReader(body)))
 		cookies := rec.Result().Cookies()
@@ -295,7 +296,7 @@ func TestBadInputStoresNothing(t *testing.T) {
 	e := newEnv(t, Options{})
 	const phone = "13800001051"
 	e.post(t, nil, "/get_verification_code", `{"mobile":"`+phone+`"}`).hasBody(t, okBody)
-	code := e.sms.code(t, phone)
+	code := e.sms.MessageTo(t, phone).Code
 	cases := []struct {
 		name, contentType, body string
 		httpStatus              int
@@ -336,7 +337,7 @@ func TestRepeatedParameters(t *testing.T) {
 	e := newEnv(t, Options{})
 	const phone, other = "13800001061", "13800001062"
 	e.post(t, nil, "/get_verification_code", `{"mobile":"`+phone+`"}`).hasBody(t, okBody)
-	code := e.sms.code(t, phone)
+	code := e.sms.MessageTo(t, phone).Code
 	r := e.post(t, nil, "/registration", `{"mobile":"`+other+`","mobile":"`+phone+`","code":"`+code+`","password":"12345"}`)
 	r.hasStatus(t, http.StatusBadRequest).hasCode(t, -1)
 	if e.registered(t, phone) || e.registered(t, other) {
@@ -362,7 +363,7 @@ func TestOutcomes(t *testing.T) {
 	sendCode := func(phone string) string {
 		t.Helper()
 		post("/get_verification_code", phone, "", "").hasBody(t, okBody)
-		return e.sms.code(t, phone)
+		return e.sms.MessageTo(t, phone).Code
 	}
 	wrong := func(code string) string { // a 5-digit code that is not code
 		if code == "00000" {
@@ -372,8 +373,8 @@ func TestOutcomes(t *testing.T) {
 	}
 
 	t.Run("get_verification_code -3 SMS not sent", func(t *testing.T) {
-		e.sms.setFail(true)
-		defer e.sms.setFail(false)
+		e.sms.Fail(errors.New("sms gateway refused"))
+		defer e.sms.Fail(nil)
 		post("/get_verification_code", "13800001101", "", "").hasStatus(t, 200).hasBody(t, `{"status":-3,"msg":"短信发送失败"}`)
 	})
 	t.Run("get_verification_code for a registered phone", func(t *testing.T) {
@@ -493,7 +494,7 @@ func TestNoSecretsLogged(t *testing.T) {
 		gw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, DefaultPrefix+path, strings.NewReader(body)))
 	}
 	send("/get_verification_code", `{"mobile":"13800001301"}`)
-	code := e.sms.code(t, "13800001301")
+	code := e.sms.MessageTo(t, "13800001301").Code
 	send("/registration", `{"mobile":"13800001301","code":"`+code+`","password":"pw-secret-1"}`)
 	send("/login", `{"mobile":"13800001301","password":"pw-secret-1"}`)
 	out := logs.String()

@@ -2,99 +2,42 @@ package caraccessories
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"legacyauth/core"
 	"legacyauth/core/memdb"
 	"legacyauth/gateway"
+	"legacyauth/internal/testkit"
 )
-
-// clock is an injectable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// sender records the codes sent; with fail set it refuses to send.
-type sender struct {
-	mu   sync.Mutex
-	last map[string]core.SMS // by E.164 phone
-	fail bool
-}
-
-func (s *sender) Send(_ context.Context, m core.SMS) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail {
-		return errors.New("sms gateway refused")
-	}
-	if s.last == nil {
-		s.last = map[string]core.SMS{}
-	}
-	s.last[m.Phone] = m
-	return nil
-}
-
-func (s *sender) setFail(fail bool) {
-	s.mu.Lock()
-	s.fail = fail
-	s.mu.Unlock()
-}
-
-// code returns the last code sent to an 11-digit phone.
-func (s *sender) code(tb testing.TB, phone string) string {
-	tb.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, found := s.last["+86"+phone]
-	if !found {
-		tb.Fatalf("no code was sent to %s", phone)
-	}
-	return m.Code
-}
 
 // env is a gateway with this dialect mounted at DefaultPrefix over a core
 // with a real store, a recording sender and a clock tests move.
 type env struct {
 	svc    *core.Service
-	sms    *sender
-	clock  *clock
+	sms    *testkit.SMSRecorder
+	clock  *testkit.Clock
 	server *httptest.Server
 }
 
 func newEnv(tb testing.TB, opts Options) *env {
 	tb.Helper()
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	store, err := memdb.Open(tb.TempDir(), memdb.Options{Now: clk.Now, SweepInterval: -1, NoSync: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
-	sms := &sender{}
+	sms := &testkit.SMSRecorder{}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, err := core.New(store, store, core.Config{
 		Secret: []byte(strings.Repeat("k", 32)),
-		Hash:   core.HashParams{MemoryKiB: 64, Time: 1, Threads: 1},
+		Hash:   testkit.FastHash,
 		Sender: sms,
 		Now:    clk.Now,
 		Log:    quiet,
@@ -165,7 +108,7 @@ func (e *env) registered(tb testing.TB, phone string) bool {
 func (e *env) register(tb testing.TB, phone, password string) {
 	tb.Helper()
 	e.post(tb, nil, "/get_verification_code", `{"mobile":"`+phone+`"}`).hasBody(tb, `{"status":1,"msg":"Ok"}`)
-	e.post(tb, nil, "/registration", `{"mobile":"`+phone+`","code":"`+e.sms.code(tb, phone)+`","password":"`+password+`"}`).
+	e.post(tb, nil, "/registration", `{"mobile":"`+phone+`","code":"`+e.sms.MessageTo(tb, phone).Code+`","password":"`+password+`"}`).
 		hasBody(tb, `{"status":1,"msg":"Ok"}`)
 }
 

@@ -11,89 +11,36 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"legacyauth/core"
 	"legacyauth/core/memdb"
 	"legacyauth/gateway"
+	"legacyauth/internal/testkit"
 )
-
-// smsRecorder is the test's SMS sender: it keeps what a phone would receive.
-type smsRecorder struct {
-	mu   sync.Mutex
-	sent []core.SMS
-	fail error // when set, Send refuses
-}
-
-func (s *smsRecorder) Send(_ context.Context, m core.SMS) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return s.fail
-	}
-	s.sent = append(s.sent, m)
-	return nil
-}
-
-// last returns the last code sent to phone (11 digits), "" if none.
-func (s *smsRecorder) last(phone string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := len(s.sent) - 1; i >= 0; i-- {
-		if core.LocalPhone(s.sent[i].Phone) == phone {
-			return s.sent[i].Code
-		}
-	}
-	return ""
-}
-
-func (s *smsRecorder) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sent)
-}
-
-// testClock only moves when told.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // env is one core over one store, as a deployment of several gateway
 // instances shares it.
 type env struct {
 	svc   *core.Service
-	sms   *smsRecorder
-	clock *testClock
+	sms   *testkit.SMSRecorder
+	clock *testkit.Clock
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	clock := &testClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := memdb.Open(t.TempDir(), memdb.Options{Logger: quiet, Now: clock.Now, SweepInterval: -1, NoSync: true})
 	if err != nil {
 		t.Fatalf("memdb.Open: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	sms := &smsRecorder{}
+	sms := &testkit.SMSRecorder{}
 	svc, err := core.New(st, st, core.Config{
 		Secret: bytes.Repeat([]byte{0x5a}, 32),
-		Hash:   core.HashParams{MemoryKiB: 64, Time: 1, Threads: 1},
+		Hash:   testkit.FastHash,
 		Sender: sms,
 		Now:    clock.Now,
 		Log:    quiet,
@@ -136,7 +83,7 @@ func (e *env) registerUser(t testing.TB, phone, password string) {
 	if _, err := e.svc.SendCode(ctx, core.SendCodeRequest{Phone: phone, Purpose: core.PurposeRegister}); err != nil {
 		t.Fatalf("SendCode: %v", err)
 	}
-	if _, err := e.svc.Register(ctx, core.RegisterRequest{Phone: phone, Password: password, Proof: core.Proof{Code: e.sms.last(phone)}}); err != nil {
+	if _, err := e.svc.Register(ctx, core.RegisterRequest{Phone: phone, Password: password, Proof: core.Proof{Code: e.sms.CodeFor(phone)}}); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 }

@@ -10,12 +10,12 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"legacyauth/core"
 	"legacyauth/gateway"
+	"legacyauth/internal/testkit"
 )
 
 var avatarPath = regexp.MustCompile(`^/v1/avatars/([0-9a-f]{32}\.(png|gif|jpg|webp))$`)
@@ -34,7 +34,7 @@ func TestFullFlow(t *testing.T) {
 	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || len(c.Value) != 32 {
 		t.Fatalf("flow cookie = %+v, want an HttpOnly SameSite=Lax cookie on / holding a 32-hex id", c)
 	}
-	code := e.sms.last(phone)
+	code := e.sms.CodeFor(phone)
 	if len(code) != DefaultCodeLength {
 		t.Fatalf("sent code %q, want %d digits", code, DefaultCodeLength)
 	}
@@ -86,7 +86,7 @@ func TestCodeGuessing(t *testing.T) {
 	a := newApp(t, e.server(t, Options{}).URL)
 	const phone = "13800003111"
 	a.get("/register?userId="+phone).is(t, 200, okEmpty)
-	code := e.sms.last(phone)
+	code := e.sms.CodeFor(phone)
 	for i := 1; i <= 4; i++ {
 		// Five digits never match a four-digit code.
 		a.form("/register", "code_v", code, "code", "00000").is(t, 200, verifyWrong)
@@ -105,8 +105,8 @@ func TestCodeExpired(t *testing.T) {
 	a := newApp(t, e.server(t, Options{}).URL)
 	const phone = "13800003112"
 	a.get("/register?userId="+phone).is(t, 200, okEmpty)
-	e.clock.advance(6 * time.Minute)
-	a.form("/register", "code", e.sms.last(phone)).is(t, 200, verifyWrong)
+	e.clock.Advance(6 * time.Minute)
+	a.form("/register", "code", e.sms.CodeFor(phone)).is(t, 200, verifyWrong)
 }
 
 // TestFlowAcrossInstances: the flow lives in the core's store, so each
@@ -119,7 +119,7 @@ func TestFlowAcrossInstances(t *testing.T) {
 	a1.get("/register?userId="+phone).is(t, 200, okEmpty)
 	// Same host, other port: the jar sends the cookie to both (cookies ignore ports).
 	a2 := &app{t: t, base: s2.URL, c: a1.c}
-	a2.form("/register", "code_v", "", "code", e.sms.last(phone)).is(t, 200, okEmpty)
+	a2.form("/register", "code_v", "", "code", e.sms.CodeFor(phone)).is(t, 200, okEmpty)
 	a1.form("/register", "register", "1", "password", "abc12345").is(t, 200, okEmpty)
 	if !e.registered(t, phone) {
 		t.Fatal("phone not registered")
@@ -133,8 +133,8 @@ func TestEchoCode(t *testing.T) {
 	a := newApp(t, e.server(t, Options{EchoCode: true}).URL)
 	const phone = "13800003131"
 	msg := a.get("/register?userId=" + phone).message(t)
-	if msg != e.sms.last(phone) || len(msg) != 4 {
-		t.Fatalf("message = %q, want the sent code %q", msg, e.sms.last(phone))
+	if msg != e.sms.CodeFor(phone) || len(msg) != 4 {
+		t.Fatalf("message = %q, want the sent code %q", msg, e.sms.CodeFor(phone))
 	}
 	// Echoed or not, the code is still checked by the gateway, not by code_v.
 	a.form("/register", "code_v", msg, "code", "00000").is(t, 200, verifyWrong)
@@ -144,7 +144,7 @@ func TestCodeLengthOption(t *testing.T) {
 	e := newEnv(t)
 	a := newApp(t, e.server(t, Options{CodeLength: 6}).URL)
 	a.get("/register?userId=13800003132").is(t, 200, okEmpty)
-	if c := e.sms.last("13800003132"); len(c) != 6 {
+	if c := e.sms.CodeFor("13800003132"); len(c) != 6 {
 		t.Fatalf("code %q, want 6 digits", c)
 	}
 }
@@ -158,14 +158,14 @@ func TestVerifyWithoutFlow(t *testing.T) {
 	a.form("/register", "code", "1234").is(t, 200, verifyWrong)
 	// Nor is an expired one.
 	a.get("/register?userId=13800003141").is(t, 200, okEmpty)
-	e.clock.advance(31 * time.Minute)
-	a.form("/register", "code", e.sms.last("13800003141")).is(t, 200, verifyWrong)
+	e.clock.Advance(31 * time.Minute)
+	a.form("/register", "code", e.sms.CodeFor("13800003141")).is(t, 200, verifyWrong)
 }
 
 func TestSendFailures(t *testing.T) {
 	e := newEnv(t)
 	srv := e.server(t, Options{})
-	e.sms.fail = errors.New("gateway down")
+	e.sms.Fail(errors.New("gateway down"))
 	r := newApp(t, srv.URL).get("/register?userId=13800003151")
 	r.is(t, 200, sendOther)
 	if r.cookie(DefaultCookieName) != nil {
@@ -182,7 +182,7 @@ func TestRegisterStep2Failures(t *testing.T) {
 
 	// Not verified yet: the flow exists but holds no ticket.
 	a.form("/register", "register", "1", "password", "abc12345").is(t, 200, body(rUnknown, msgVerify))
-	a.form("/register", "code", e.sms.last(phone)).is(t, 200, okEmpty)
+	a.form("/register", "code", e.sms.CodeFor(phone)).is(t, 200, okEmpty)
 
 	cases := []struct {
 		name string
@@ -212,8 +212,8 @@ func TestRegisterStep2Failures(t *testing.T) {
 	const phone2 = "13800003162"
 	b := newApp(t, srv.URL)
 	b.get("/register?userId="+phone2).is(t, 200, okEmpty)
-	b.form("/register", "code", e.sms.last(phone2)).is(t, 200, okEmpty)
-	e.clock.advance(11 * time.Minute)
+	b.form("/register", "code", e.sms.CodeFor(phone2)).is(t, 200, okEmpty)
+	e.clock.Advance(11 * time.Minute)
 	b.form("/register", "register", "1", "password", "abc12345").is(t, 200, body(rUnknown, msgVerify))
 	if e.registered(t, phone2) {
 		t.Fatal("registered with an expired ticket")
@@ -223,7 +223,7 @@ func TestRegisterStep2Failures(t *testing.T) {
 	const phone3 = "13800003163"
 	c := newApp(t, srv.URL)
 	c.get("/register?userId="+phone3).is(t, 200, okEmpty)
-	c.form("/register", "code", e.sms.last(phone3)).is(t, 200, okEmpty)
+	c.form("/register", "code", e.sms.CodeFor(phone3)).is(t, 200, okEmpty)
 	e.registerUser(t, phone3, "other-password")
 	c.form("/register", "register", "1", "password", "abc12345").is(t, 200, body(rUnknown, "该手机号已被注册"))
 }
@@ -338,8 +338,8 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	if e.registered(t, phone) || e.sms.count() != 0 {
-		t.Fatalf("bad input stored something: registered %v, %d SMS sent", e.registered(t, phone), e.sms.count())
+	if e.registered(t, phone) || len(e.sms.Sent()) != 0 {
+		t.Fatalf("bad input stored something: registered %v, %d SMS sent", e.registered(t, phone), len(e.sms.Sent()))
 	}
 }
 
@@ -446,12 +446,11 @@ func mustURL(t testing.TB, s string) *url.URL {
 // outcome and the masked phone, and never a code, password or token.
 func TestRequestLog(t *testing.T) {
 	e := newEnv(t)
-	var buf strings.Builder
-	var mu sync.Mutex
+	var buf testkit.Buffer
 	g := gateway.New(gateway.Options{
 		// Ten digits: a 4-digit code could appear by chance in a request id or a latency.
 		Mounts: []gateway.Mount{{Dialect: New(e.svc, Options{EchoCode: true, CodeLength: 10}), Prefix: DefaultPrefix}},
-		Log:    slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil)),
+		Log:    slog.New(slog.NewTextHandler(&buf, nil)),
 	})
 	srv := httptest.NewServer(g)
 	defer srv.Close()
@@ -464,9 +463,7 @@ func TestRequestLog(t *testing.T) {
 	a.form("/register", "register", "1", "password", "secret123").is(t, 200, okEmpty)
 	token := a.form("/log", "userId", phone, "password", "secret123").message(t)
 
-	mu.Lock()
 	log := buf.String()
-	mu.Unlock()
 	for _, want := range []string{
 		"op=send_code outcome=ok", "op=verify_code outcome=code_wrong", "op=verify_code outcome=ok",
 		"op=register outcome=ok", "op=login outcome=ok", "phone=138****3197",
@@ -480,15 +477,4 @@ func TestRequestLog(t *testing.T) {
 			t.Errorf("log contains %q:\n%s", secret, log)
 		}
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -2,7 +2,6 @@ package v1_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"image"
@@ -14,96 +13,29 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"legacyauth/core"
 	"legacyauth/core/memdb"
 	v1 "legacyauth/gateway/v1"
+	"legacyauth/internal/testkit"
 )
-
-// clock is the injected time, so expiry is tested without sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// recordingSender is a real core.Sender that delivers to memory, so a
-// test can read the code a user would have received.
-type recordingSender struct {
-	mu   sync.Mutex
-	sent []core.SMS
-	fail error // when set, every send fails with it
-}
-
-func (s *recordingSender) Send(_ context.Context, m core.SMS) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return s.fail
-	}
-	s.sent = append(s.sent, m)
-	return nil
-}
-
-func (s *recordingSender) last(t *testing.T, phone string) core.SMS {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := len(s.sent) - 1; i >= 0; i-- {
-		if s.sent[i].Phone == phone {
-			return s.sent[i]
-		}
-	}
-	t.Fatalf("no SMS sent to %s", phone)
-	return core.SMS{}
-}
-
-// lockedBuffer collects log output from concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type harness struct {
 	t     *testing.T
 	api   *v1.API
 	store *memdb.Store
-	clock *clock
-	sms   *recordingSender
-	logs  *lockedBuffer
+	clock *testkit.Clock
+	sms   *testkit.SMSRecorder
+	logs  *testkit.Buffer
 	// secrets are values that must never appear in the logs.
 	secrets []string
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, sms: &recordingSender{}, logs: &lockedBuffer{}}
+	h := &harness{t: t, clock: testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), sms: &testkit.SMSRecorder{}, logs: &testkit.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	store, err := memdb.Open(t.TempDir(), memdb.Options{Logger: log, Now: h.clock.Now})
 	if err != nil {
@@ -112,7 +44,7 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() { store.Close() })
 	svc, err := core.New(store, store, core.Config{
 		Secret: bytes.Repeat([]byte{7}, 32),
-		Hash:   core.HashParams{MemoryKiB: 64, Time: 1, Threads: 1},
+		Hash:   testkit.FastHash,
 		Sender: h.sms,
 		Now:    h.clock.Now,
 		Log:    log,
@@ -226,7 +158,7 @@ func (h *harness) sendCode(phone, purpose string) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	code := h.sms.last(h.t, p).Code
+	code := h.sms.MessageTo(h.t, p).Code
 	h.secret(code)
 	return code
 }
@@ -266,7 +198,7 @@ func TestFlow(t *testing.T) {
 	if r["phone"] != e164 || r["expires_at"] != "2026-03-01T12:05:00Z" || len(r) != 2 {
 		t.Fatalf("send code = %v", r)
 	}
-	sms := h.sms.last(t, e164)
+	sms := h.sms.MessageTo(t, e164)
 	if sms.Purpose != "register" || sms.Dialect != "v1" || len(sms.Code) != 6 {
 		t.Fatalf("sms = %+v", sms)
 	}
@@ -364,7 +296,7 @@ func TestFlowOverHTTP(t *testing.T) {
 	if resp := post("/v1/codes", `{"phone":"+8613900000000","purpose":"any"}`); resp.StatusCode != 200 {
 		t.Fatalf("send code: %s", resp.Status)
 	}
-	code := h.sms.last(t, "+8613900000000").Code
+	code := h.sms.MessageTo(t, "+8613900000000").Code
 	resp := post("/v1/users", `{"phone":"13900000000","password":"pw-123456","code":"`+code+`"}`)
 	if resp.StatusCode != 201 {
 		t.Fatalf("register: %s", resp.Status)
@@ -433,7 +365,7 @@ func TestSendCodeErrors(t *testing.T) {
 	h.do("POST", "/v1/codes", obj{"phone": phone, "purpose": "reset"}).problem(404, "not_registered")
 
 	h.do("POST", "/v1/codes", obj{"phone": phone, "purpose": "any", "length": 8}).want(200)
-	if c := h.sms.last(t, e164).Code; len(c) != 8 {
+	if c := h.sms.MessageTo(t, e164).Code; len(c) != 8 {
 		t.Errorf("code %q, want 8 digits", c)
 	}
 
@@ -443,7 +375,7 @@ func TestSendCodeErrors(t *testing.T) {
 
 func TestSMSFailed(t *testing.T) {
 	h := newHarness(t)
-	h.sms.fail = errors.New("gateway down")
+	h.sms.Fail(errors.New("gateway down"))
 	p := h.do("POST", "/v1/codes", obj{"phone": phone, "purpose": "any"}).problem(502, "sms_failed")
 	if strings.Contains(p.Detail, "gateway down") {
 		t.Errorf("the sender's error leaked: %q", p.Detail)
