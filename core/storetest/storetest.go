@@ -31,7 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
+	"legacyauth/internal/testkit"
 	"testing"
 	"time"
 
@@ -197,20 +197,6 @@ func sameSession(t *testing.T, got, want *core.Session) {
 	}
 }
 
-// together runs f(0..n-1) in n goroutines released at once.
-func together(n int, f func(i int)) {
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			f(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-}
-
 // ---- core.Store ----
 
 func testUsers(t *testing.T, s core.Store) {
@@ -291,7 +277,7 @@ func testConcurrentCreateSamePhone(t *testing.T, s core.Store) {
 		users[i] = user(100 + i) // distinct ids and sessions, same phone
 		users[i].Phone = phone(7)
 	}
-	together(n, func(i int) {
+	testkit.Together(n, func(i int) {
 		errs[i] = s.CreateUser(ctx, users[i], session(users[i], fmt.Sprint("race", i), t0, time.Hour))
 	})
 	winner := -1
@@ -323,7 +309,7 @@ func testConcurrentCreateSamePhone(t *testing.T, s core.Store) {
 func testConcurrentCreateDistinctPhones(t *testing.T, s core.Store) {
 	const n = Concurrency
 	errs := make([]error, n)
-	together(n, func(i int) {
+	testkit.Together(n, func(i int) {
 		u := user(i)
 		errs[i] = s.CreateUser(ctx, u, session(u, fmt.Sprint("tok", i), t0, time.Hour))
 	})
@@ -622,7 +608,7 @@ func testConcurrentRightCode(t *testing.T, s core.EphemeralStore) {
 	const n = Concurrency
 	res := make([]core.CodeCheck, n)
 	errs := make([]error, n)
-	together(n, func(i int) {
+	testkit.Together(n, func(i int) {
 		res[i], errs[i] = s.CheckCode(ctx, cc.ph, [][32]byte{mac("right")}, t0, 5)
 	})
 	matched := 0
@@ -648,7 +634,7 @@ func testConcurrentWrongCodes(t *testing.T, s core.EphemeralStore) {
 	const n = Concurrency
 	res := make([]core.CodeCheck, n)
 	errs := make([]error, n)
-	together(n, func(i int) {
+	testkit.Together(n, func(i int) {
 		res[i], errs[i] = s.CheckCode(ctx, cc.ph, [][32]byte{mac(fmt.Sprint("wrong", i))}, t0, maxAttempts)
 	})
 	count := map[core.CodeCheck]int{}
@@ -720,7 +706,7 @@ func testConcurrentTakeTicket(t *testing.T, s core.EphemeralStore) {
 		noErr(t, s.PutTicket(ctx, &core.Ticket{Hash: h, Phone: ph, Purpose: core.PurposeReset, ExpiresAt: t0.Add(time.Minute)}), "PutTicket")
 		const n = Concurrency
 		errs := make([]error, n)
-		together(n, func(i int) { errs[i] = s.TakeTicket(ctx, ph, core.PurposeReset, hash, t0) })
+		testkit.Together(n, func(i int) { errs[i] = s.TakeTicket(ctx, ph, core.PurposeReset, hash, t0) })
 		won := 0
 		for i, err := range errs {
 			if err == nil {
