@@ -25,3 +25,15 @@ lint:
 ## build: a static binary stamped with the version
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/gateway .
+
+## fuzz: each fuzz target for FUZZTIME (default 10s), one after the other
+## (new inputs are minimized for 1s at most: the default 60s would eat a short run)
+FUZZTIME ?= 10s
+FUZZ_TARGETS := FuzzCaraccessories:./dialects/caraccessories FuzzApiv4:./dialects/apiv4 FuzzResultcode:./dialects/resultcode FuzzDetection:./gateway
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		echo "fuzz: $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg; \
+	done
