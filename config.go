@@ -51,6 +51,14 @@ type Config struct {
 	LimitsOff      bool
 	TrustedProxies []netip.Prefix
 
+	// AdminListen is the admin listener's address (/metrics, /healthz,
+	// /readyz, pprof); empty when it is off.
+	AdminListen string
+	// ClientVersionHeader names the header metrics read the client version
+	// from (empty: User-Agent); ClientVersionLabels bounds that label.
+	ClientVersionHeader string
+	ClientVersionLabels int
+
 	// ResultcodeEchoCode puts the sent code back in resultcode's reply, as
 	// the old server did, for apps known to compare it locally.
 	ResultcodeEchoCode bool
@@ -161,6 +169,13 @@ func baseSettings(c *Config) []setting {
 		{"read-timeout", "GATEWAY_READ_TIMEOUT", "30s", "time a client has to send a whole request, body included", dur(&c.ReadTimeout)},
 		{"write-timeout", "GATEWAY_WRITE_TIMEOUT", "30s", "time to write a reply", dur(&c.WriteTimeout)},
 		{"idle-timeout", "GATEWAY_IDLE_TIMEOUT", "120s", "time an idle keep-alive connection stays open", dur(&c.IdleTimeout)},
+		{"admin-listen", "GATEWAY_ADMIN_LISTEN", "127.0.0.1:9090", `address of the admin listener (/metrics, /healthz, /readyz, /debug/pprof/), never on the public one; "off" (or an empty flag) disables it`, func(v string) error {
+			if v == "off" {
+				v = ""
+			}
+			c.AdminListen = v
+			return nil
+		}},
 		{"log-format", "GATEWAY_LOG_FORMAT", "json", "log format: json or text", func(v string) error {
 			if v != "json" && v != "text" {
 				return fmt.Errorf("want json or text")
@@ -175,6 +190,15 @@ func baseSettings(c *Config) []setting {
 				return nil
 			}
 			return fmt.Errorf("want debug, info, warn or error")
+		}},
+		{"client-version-header", "GATEWAY_CLIENT_VERSION_HEADER", "", "request header holding the client version for metrics (e.g. X-App-Version); empty: the first product token of User-Agent (Name/1.2.3)", str(&c.ClientVersionHeader)},
+		{"client-version-labels", "GATEWAY_CLIENT_VERSION_LABELS", "20", `distinct client versions per dialect that get their own metrics label; later ones are counted as "other"`, func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err == nil && (n < 1 || n > 1000) {
+				err = fmt.Errorf("want 1 to 1000")
+			}
+			c.ClientVersionLabels = n
+			return err
 		}},
 		{"caraccessories", "GATEWAY_CARACCESSORIES", "true", "serve the caraccessories dialect", boolean(&c.Caraccessories.Enabled)},
 		{"caraccessories-prefix", "GATEWAY_CARACCESSORIES_PREFIX", "/caraccessories/app", "mount prefix of caraccessories", str(&c.Caraccessories.Prefix)},

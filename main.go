@@ -23,6 +23,7 @@ import (
 	"legacyauth/dialects/caraccessories"
 	"legacyauth/dialects/resultcode"
 	"legacyauth/gateway"
+	"legacyauth/gateway/metrics"
 	v1 "legacyauth/gateway/v1"
 )
 
@@ -76,7 +77,9 @@ type overrides struct {
 
 // app is the wired gateway.
 type app struct {
-	Handler http.Handler
+	Handler http.Handler // the public listener's
+	Admin   http.Handler // the admin listener's: /metrics, /healthz, /readyz, pprof
+	Metrics *metrics.Metrics
 	Service *core.Service
 	Gateway *gateway.Gateway
 	Limits  *limits.Limits // nil when limits are off
@@ -101,12 +104,16 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	if sender == nil {
 		sender = newSender(cfg, log)
 	}
+	m := newMetrics(cfg)
+	sender = m.Sender(sender)
+	st.instrument(cfg, m)
 	var lim *limits.Limits
 	if cfg.LimitsOff {
 		log.Warn("GATEWAY_LIMITS=off: no rate limit or brute-force lock is applied. Local testing only.")
 	} else {
 		lim = limits.New(st.limiter, cfg.Limits, o.Now, log)
 	}
+	m.Limits(lim)
 	svc, err := core.New(st.durable, st.ephemeral, core.Config{
 		Secret:     secret,
 		CodeTTL:    cfg.CodeTTL,
@@ -149,13 +156,13 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 		TrustedProxies: cfg.TrustedProxies,
 		Admit:          admitOf(lim),
 		RejectV1:       func(w http.ResponseWriter, r *http.Request, err error) { v1.WriteError(w, err) },
+		Observe:        m.ObserveRequest,
 	})
+	m.DetectionFailures(gw.DetectionFailures)
+	m.Readiness(st.checks)
 	root := http.NewServeMux()
-	health := healthHandler(st.checks)
-	root.Handle("/healthz", health)
-	root.Handle("/readyz", health)
 	root.Handle("/", gw)
-	return &app{Handler: root, Service: svc, Gateway: gw, Limits: lim, stores: st}, nil
+	return &app{Handler: root, Admin: adminHandler(m, st.checks), Metrics: m, Service: svc, Gateway: gw, Limits: lim, stores: st}, nil
 }
 
 // guardOf and admitOf keep a nil *Limits (limits off) from becoming a
@@ -213,12 +220,15 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := newHTTPServer(cfg, a.Handler, log)
-	errc := make(chan error, 1)
+	srv, admin := newHTTPServer(cfg, a.Handler, log), newAdminServer(cfg, a.Admin, log)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.ListenAndServe() }()
+	startAdmin(admin, errc, log)
 	log.Info("gateway listening", "addr", cfg.Listen, "data_dir", cfg.DataDir)
 	select {
 	case err := <-errc:
+		srv.Close()
+		stopAdmin(context.Background(), admin)
 		a.Close()
 		return err
 	case <-ctx.Done():
@@ -227,6 +237,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
+	stopAdmin(shutdownCtx, admin)
 	if cerr := a.Close(); err == nil {
 		err = cerr
 	}

@@ -66,11 +66,12 @@ func randomSecret() string {
 }
 
 // startChildArgs runs the test binary as a gateway process with flags and
-// waits until it answers /healthz.
+// waits until its admin listener (on a free port of its own) answers
+// /healthz.
 func startChildArgs(t *testing.T, args ...string) *childGateway {
 	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(os.Args[0], append([]string{"--listen", addr}, args...)...)
+	addr, admin := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(os.Args[0], append([]string{"--listen", addr, "--admin-listen", admin}, args...)...)
 	cmd.Env = append(os.Environ(), "GATEWAY_TEST_CHILD=1")
 	log := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
@@ -80,7 +81,7 @@ func startChildArgs(t *testing.T, args ...string) *childGateway {
 	c := &childGateway{cmd: cmd, URL: "http://" + addr, log: log}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(c.URL + "/healthz"); err == nil {
+		if resp, err := http.Get("http://" + admin + "/healthz"); err == nil {
 			resp.Body.Close()
 			return c
 		}
@@ -273,9 +274,14 @@ func TestOutage(t *testing.T) {
 	registrars["v1"](c, "13922220001")
 	const bound = 5 * time.Second
 
+	admin := adminServer(t, g) // /readyz is on the admin listener only
 	ready := func() int {
-		st, _ := c.do(http.MethodGet, "/readyz", "", "")
-		return st
+		resp, err := http.Get(admin + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
 	}
 	timed := func(what string, f func() (int, map[string]any)) (int, map[string]any) {
 		t.Helper()
@@ -319,6 +325,13 @@ func TestOutage(t *testing.T) {
 			}
 			if st := ready(); st != http.StatusServiceUnavailable {
 				t.Errorf("/readyz during the outage: %d, want 503", st)
+			}
+			m, _ := scrape(t, admin)
+			if up := m.get(t, "gateway_store_up", "store", outage.name); up != 0 {
+				t.Errorf("gateway_store_up{store=%q} during the outage: %v, want 0", outage.name, up)
+			}
+			if n := m.sum("gateway_store_errors_total", "store", outage.name, "kind", "unavailable"); n == 0 {
+				t.Errorf("no unavailable error of %s counted during the outage", outage.name)
 			}
 			outage.proxy.Restore()
 			waitReady(outage.name)

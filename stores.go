@@ -17,6 +17,7 @@ import (
 	"legacyauth/core/memdb"
 	"legacyauth/core/postgres"
 	"legacyauth/core/redis"
+	"legacyauth/gateway/metrics"
 )
 
 // stores are the back ends one gateway uses: a durable store (memdb or
@@ -106,4 +107,16 @@ func healthHandler(checks map[string]func(context.Context) error) http.Handler {
 		_ = json.NewEncoder(w).Encode(res)
 	})
 	return mux
+}
+
+// instrument wraps the durable and ephemeral stores so that every call's
+// time and error kind are recorded (gateway_store_*), labelled with the
+// back end that answers it.
+func (s *stores) instrument(cfg *Config, m *metrics.Metrics) {
+	ephemeral := cfg.Store
+	if cfg.RedisURL != "" {
+		ephemeral = "redis"
+	}
+	s.durable = m.Store(cfg.Store, s.durable)
+	s.ephemeral = m.EphemeralStore(ephemeral, s.ephemeral)
 }

@@ -35,6 +35,10 @@ type Options struct {
 	// RejectV1 answers a /v1 request (or one no dialect claims) that Admit
 	// refused; nil writes a plain 429.
 	RejectV1 func(w http.ResponseWriter, r *http.Request, err error)
+	// Observe, when set, is told of every request once it is answered,
+	// with what its log line holds (metrics hook in here, so the gateway
+	// need not know them). It must not keep info.
+	Observe func(r *http.Request, info *Info, status int, elapsed time.Duration)
 }
 
 // Gateway routes every request to the dialect it speaks, or to /v1.
@@ -46,6 +50,7 @@ type Gateway struct {
 	trusted  []netip.Prefix
 	admit    func(ctx context.Context) error
 	rejectV1 func(w http.ResponseWriter, r *http.Request, err error)
+	observe  func(r *http.Request, info *Info, status int, elapsed time.Duration)
 
 	detectionFailures atomic.Int64
 }
@@ -65,6 +70,7 @@ func New(opts Options) *Gateway {
 			http.Error(w, "too many requests", http.StatusTooManyRequests)
 		}
 	}
+	g.observe = opts.Observe
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -136,6 +142,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	r = withInfo(r.WithContext(core.WithClientIP(r.Context(), info.ClientIP)), info)
 	g.route(rec, r)
+	elapsed := time.Since(start)
 	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 		slog.String("request_id", info.RequestID),
 		slog.String("method", r.Method),
@@ -145,8 +152,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("outcome", info.Outcome),
 		slog.Int("status", rec.status),
 		slog.String("phone", maskIfSet(info.Phone)),
-		slog.Duration("latency", time.Since(start)),
+		slog.Duration("latency", elapsed),
 	)
+	if g.observe != nil {
+		g.observe(r, info, rec.status, elapsed)
+	}
 }
 
 func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,157 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"legacyauth/core"
+)
+
+// storeObserver records one store's calls: their time by method and their
+// errors by method and core kind.
+type storeObserver struct {
+	name   string
+	m      *Metrics
+	timers map[string]prometheus.Observer // by method, made once
+}
+
+func (m *Metrics) storeObserver(name string, methods ...string) *storeObserver {
+	o := &storeObserver{name: name, m: m, timers: map[string]prometheus.Observer{}}
+	for _, method := range methods {
+		o.timers[method] = m.storeTime.WithLabelValues(name, method)
+	}
+	return o
+}
+
+// done records a call that started at start; deferred with a pointer to
+// the method's named error result.
+func (o *storeObserver) done(method string, start time.Time, err *error) {
+	o.timers[method].Observe(time.Since(start).Seconds())
+	if *err != nil {
+		o.m.storeErrs.WithLabelValues(o.name, method, core.KindOf(*err).String()).Inc()
+	}
+}
+
+// Store wraps a durable store so that every call's time and error kind are
+// recorded under store=name ("memdb", "postgres").
+func (m *Metrics) Store(name string, s core.Store) core.Store {
+	return &store{s: s, o: m.storeObserver(name, "CreateUser", "UserByPhone", "UserByID", "RecordLogin",
+		"SetPassword", "Session", "DeleteSession", "PutAvatar", "Avatar", "Ping", "Close")}
+}
+
+// EphemeralStore wraps an ephemeral store likewise ("memdb", "postgres",
+// "redis").
+func (m *Metrics) EphemeralStore(name string, s core.EphemeralStore) core.EphemeralStore {
+	return &ephemeral{s: s, o: m.storeObserver(name, "PutCode", "CheckCode", "PutTicket", "TakeTicket",
+		"PutFlow", "Flow", "DeleteFlow")}
+}
+
+// store names every method (no embedding): a method added to core.Store
+// fails to compile here instead of going unmeasured.
+type store struct {
+	s core.Store
+	o *storeObserver
+}
+
+var _ core.Store = (*store)(nil)
+
+func (s *store) CreateUser(ctx context.Context, u *core.User, sess *core.Session) (err error) {
+	defer s.o.done("CreateUser", time.Now(), &err)
+	return s.s.CreateUser(ctx, u, sess)
+}
+
+func (s *store) UserByPhone(ctx context.Context, phone string) (_ *core.User, err error) {
+	defer s.o.done("UserByPhone", time.Now(), &err)
+	return s.s.UserByPhone(ctx, phone)
+}
+
+func (s *store) UserByID(ctx context.Context, id string) (_ *core.User, err error) {
+	defer s.o.done("UserByID", time.Now(), &err)
+	return s.s.UserByID(ctx, id)
+}
+
+func (s *store) RecordLogin(ctx context.Context, userID, deviceID, newHash string, sess *core.Session) (err error) {
+	defer s.o.done("RecordLogin", time.Now(), &err)
+	return s.s.RecordLogin(ctx, userID, deviceID, newHash, sess)
+}
+
+func (s *store) SetPassword(ctx context.Context, userID, hash string, now time.Time) (err error) {
+	defer s.o.done("SetPassword", time.Now(), &err)
+	return s.s.SetPassword(ctx, userID, hash, now)
+}
+
+func (s *store) Session(ctx context.Context, tokenHash [32]byte, now time.Time) (_ *core.Session, err error) {
+	defer s.o.done("Session", time.Now(), &err)
+	return s.s.Session(ctx, tokenHash, now)
+}
+
+func (s *store) DeleteSession(ctx context.Context, tokenHash [32]byte) (err error) {
+	defer s.o.done("DeleteSession", time.Now(), &err)
+	return s.s.DeleteSession(ctx, tokenHash)
+}
+
+func (s *store) PutAvatar(ctx context.Context, name, contentType string, data []byte) (err error) {
+	defer s.o.done("PutAvatar", time.Now(), &err)
+	return s.s.PutAvatar(ctx, name, contentType, data)
+}
+
+// Avatar times opening the image, not reading it.
+func (s *store) Avatar(ctx context.Context, name string) (_ string, _ io.ReadCloser, err error) {
+	defer s.o.done("Avatar", time.Now(), &err)
+	return s.s.Avatar(ctx, name)
+}
+
+func (s *store) Ping(ctx context.Context) (err error) {
+	defer s.o.done("Ping", time.Now(), &err)
+	return s.s.Ping(ctx)
+}
+
+func (s *store) Close() (err error) {
+	defer s.o.done("Close", time.Now(), &err)
+	return s.s.Close()
+}
+
+type ephemeral struct {
+	s core.EphemeralStore
+	o *storeObserver
+}
+
+var _ core.EphemeralStore = (*ephemeral)(nil)
+
+func (e *ephemeral) PutCode(ctx context.Context, c *core.Code) (err error) {
+	defer e.o.done("PutCode", time.Now(), &err)
+	return e.s.PutCode(ctx, c)
+}
+
+func (e *ephemeral) CheckCode(ctx context.Context, phone string, macs [][32]byte, now time.Time, maxAttempts int) (_ core.CodeCheck, err error) {
+	defer e.o.done("CheckCode", time.Now(), &err)
+	return e.s.CheckCode(ctx, phone, macs, now, maxAttempts)
+}
+
+func (e *ephemeral) PutTicket(ctx context.Context, t *core.Ticket) (err error) {
+	defer e.o.done("PutTicket", time.Now(), &err)
+	return e.s.PutTicket(ctx, t)
+}
+
+func (e *ephemeral) TakeTicket(ctx context.Context, phone string, purpose core.Purpose, hash *[32]byte, now time.Time) (err error) {
+	defer e.o.done("TakeTicket", time.Now(), &err)
+	return e.s.TakeTicket(ctx, phone, purpose, hash, now)
+}
+
+func (e *ephemeral) PutFlow(ctx context.Context, f *core.Flow) (err error) {
+	defer e.o.done("PutFlow", time.Now(), &err)
+	return e.s.PutFlow(ctx, f)
+}
+
+func (e *ephemeral) Flow(ctx context.Context, id string, now time.Time) (_ *core.Flow, err error) {
+	defer e.o.done("Flow", time.Now(), &err)
+	return e.s.Flow(ctx, id, now)
+}
+
+func (e *ephemeral) DeleteFlow(ctx context.Context, id string) (err error) {
+	defer e.o.done("DeleteFlow", time.Now(), &err)
+	return e.s.DeleteFlow(ctx, id)
+}
