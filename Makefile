@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 
 ## run: serve on :8080 with the embedded store in ./data (codes are logged, not sent)
 run:
-	$(GO) run . --log-format text
+	$(GO) run .
 
 ## test: every test, with the race detector
 test:

@@ -69,6 +69,11 @@ type DialectConfig struct {
 	Enabled    bool
 	Prefix     string
 	CodeLength int // digits of the codes this dialect's sends ask for
+	// Deprecation signals, off while zero: the Deprecation (RFC 9745) and
+	// Sunset (RFC 8594) response headers and a Link to the migration notes.
+	DeprecatedAt    time.Time
+	Sunset          time.Time
+	DeprecationLink string
 }
 
 // setting is one row of the configuration table: a flag, its environment
@@ -80,6 +85,37 @@ type setting struct {
 
 func settings(c *Config) []setting {
 	rows := baseSettings(c)
+	date := func(p *time.Time) func(string) error {
+		return func(v string) error {
+			if v == "" {
+				*p = time.Time{}
+				return nil
+			}
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return fmt.Errorf("want an RFC 3339 time such as 2027-01-01T00:00:00Z")
+			}
+			*p = t
+			return nil
+		}
+	}
+	for _, d := range []struct {
+		name string
+		cfg  *DialectConfig
+	}{{"caraccessories", &c.Caraccessories}, {"apiv4", &c.APIv4}, {"resultcode", &c.Resultcode}} {
+		up := strings.ToUpper(d.name)
+		rows = append(rows,
+			setting{d.name + "-deprecated-at", "GATEWAY_" + up + "_DEPRECATED_AT", "", "when " + d.name + " was deprecated (RFC 3339); sends a Deprecation header (RFC 9745) on its replies", date(&d.cfg.DeprecatedAt)},
+			setting{d.name + "-sunset", "GATEWAY_" + up + "_SUNSET", "", "when " + d.name + " will be switched off (RFC 3339); sends a Sunset header (RFC 8594)", date(&d.cfg.Sunset)},
+			setting{d.name + "-deprecation-link", "GATEWAY_" + up + "_DEPRECATION_LINK", "", "URL of the migration notes, sent as Link rel=\"deprecation\" with either header", func(v string) error {
+				if v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
+					return fmt.Errorf("want an http(s) URL")
+				}
+				d.cfg.DeprecationLink = v
+				return nil
+			}},
+		)
+	}
 	c.Limits = limits.Defaults()
 	for _, r := range c.Limits.Rules() {
 		r := r
@@ -98,10 +134,14 @@ func settings(c *Config) []setting {
 	}
 	return append(rows,
 		setting{"limits", "GATEWAY_LIMITS", "on", `"off" disables every limit, for local testing only (warned at start-up)`, func(v string) error {
-			if v != "on" && v != "off" {
+			switch v {
+			case "on", "true":
+				c.LimitsOff = false
+			case "off", "false":
+				c.LimitsOff = true
+			default:
 				return fmt.Errorf("want on or off")
 			}
-			c.LimitsOff = v == "off"
 			return nil
 		}},
 		setting{"trusted-proxies", "GATEWAY_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For/X-Real-IP is believed; the client is the rightmost hop not among them", func(v string) error {
@@ -139,6 +179,7 @@ func baseSettings(c *Config) []setting {
 	}
 	return []setting{
 		{"listen", "GATEWAY_LISTEN", ":8080", "address the public HTTP server listens on", str(&c.Listen)},
+		{"config", "GATEWAY_CONFIG", "", "YAML configuration file (see config.example.yaml); flags and environment override it", func(string) error { return nil }},
 		{"store", "GATEWAY_STORE", "memdb", "durable store: memdb (embedded, one instance) or postgres (several instances)", func(v string) error {
 			if v != "memdb" && v != "postgres" {
 				return fmt.Errorf("want memdb or postgres")
@@ -176,9 +217,9 @@ func baseSettings(c *Config) []setting {
 			c.AdminListen = v
 			return nil
 		}},
-		{"log-format", "GATEWAY_LOG_FORMAT", "json", "log format: json or text", func(v string) error {
-			if v != "json" && v != "text" {
-				return fmt.Errorf("want json or text")
+		{"log-format", "GATEWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text when standard error is a terminal, JSON otherwise)", func(v string) error {
+			if v != "json" && v != "text" && v != "auto" {
+				return fmt.Errorf("want json, text or auto")
 			}
 			c.LogFormat = v
 			return nil
@@ -214,7 +255,8 @@ func baseSettings(c *Config) []setting {
 	}
 }
 
-// parseConfig reads defaults, then the environment, then flags.
+// parseConfig reads defaults, then the configuration file (--config or
+// GATEWAY_CONFIG), then the environment, then flags.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
 	c := &Config{}
 	rows := settings(c)
@@ -224,6 +266,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		if err := s.set(s.def); err != nil {
 			return nil, fmt.Errorf("default of %s: %w", s.flag, err)
 		}
+	}
+	if file := configFileArg(args, getenv); file != "" {
+		if err := applyFile(file, rows); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range rows {
 		if v, ok := lookup(getenv, s.env); ok {
 			if err := s.set(v); err != nil {
 				return nil, fmt.Errorf("%s=%q: %w", s.env, v, err)
@@ -238,10 +287,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	return c, c.validate()
+}
+
+// validate checks what single settings cannot: how they combine.
+func (c *Config) validate() error {
 	if c.Store == "postgres" && c.PostgresURL == "" {
-		return nil, fmt.Errorf("GATEWAY_STORE=postgres needs GATEWAY_POSTGRES_URL")
+		return fmt.Errorf("GATEWAY_STORE=postgres needs GATEWAY_POSTGRES_URL")
 	}
-	return c, nil
+	return nil
 }
 
 func lookup(getenv func(string) string, name string) (string, bool) {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("in-process run skipped: %s", res.Skipped)
 			}
 			checkSchemas(t, c, res)
+			checkNoSecretsLogged(t, g, c, res)
 			if !res.Failed() {
 				return
 			}
@@ -120,6 +122,49 @@ func checkSchemas(t *testing.T, c *contracts.Case, res *contracts.Result) {
 		method, target := c.Exchanges[i].RequestLine()
 		if err := spec.ValidateResponse(method, target, got.Status, got.Body); err != nil {
 			t.Errorf("%s: exchange %d: %v", c.File, i+1, err)
+		}
+	}
+}
+
+var (
+	passwordParam = regexp.MustCompile(`password"?\s*[:=]\s*"?([^"&\s,}]+)`)
+	// Bearer secrets in replies: apiv4's token, resultcode's token (its
+	// message), /v1's token; user ids are not secrets and may be logged.
+	tokenValue  = regexp.MustCompile(`"(?:token|message)":\s*"([0-9a-f]{32})"`)
+	cookieValue = regexp.MustCompile(`=([0-9a-f]{32})`)
+)
+
+// checkNoSecretsLogged greps the gateway's whole log for every secret the
+// case used: passwords sent, codes sent by SMS, tokens and ids answered.
+func checkNoSecretsLogged(t *testing.T, g *testGateway, c *contracts.Case, res *contracts.Result) {
+	t.Helper()
+	log := g.Log.String()
+	var secrets []string
+	for _, ex := range c.Exchanges {
+		for _, m := range passwordParam.FindAllStringSubmatch(ex.Request, -1) {
+			secrets = append(secrets, m[1])
+		}
+	}
+	for _, m := range g.SMS.Sent() {
+		secrets = append(secrets, m.Code)
+	}
+	for _, r := range res.Received {
+		for _, m := range tokenValue.FindAllStringSubmatch(string(r.Body), -1) {
+			secrets = append(secrets, m[1])
+		}
+		for _, v := range r.Header.Values("Set-Cookie") { // session tokens and flow ids
+			for _, m := range cookieValue.FindAllStringSubmatch(v, -1) {
+				secrets = append(secrets, m[1])
+			}
+		}
+	}
+	for _, s := range secrets {
+		if s == "{{code}}" || len(s) < 4 {
+			continue
+		}
+		// As a whole word: a 4-digit code may occur inside a longer number.
+		if regexp.MustCompile(`\b` + regexp.QuoteMeta(s) + `\b`).MatchString(log) {
+			t.Errorf("%s: the log holds a secret the case used (%q)", c.File, s)
 		}
 	}
 }

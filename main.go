@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -42,6 +43,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, version)
 		return nil
 	}
+	if len(args) >= 1 && args[0] == "healthcheck" {
+		return healthcheck(ctx, args[1:])
+	}
+	if len(args) >= 2 && args[0] == "config" && args[1] == "check" {
+		if err := configCheck(args[2:]); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "ok")
+		return nil
+	}
 	if len(args) >= 2 && args[0] == "contract" && args[1] == "verify" {
 		return verifyCommand(ctx, args[2:], stdout, stderr)
 	}
@@ -62,10 +73,21 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "text" {
+	if cfg.LogFormat == "text" || cfg.LogFormat == "auto" && isTerminal(w) {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// isTerminal reports whether w is a character device (a terminal), where
+// people read logs; JSON is for log collectors.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // overrides replace parts of the production wiring in tests.
@@ -130,16 +152,16 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	}
 	var mounts []gateway.Mount
 	if cfg.Caraccessories.Enabled {
-		mounts = append(mounts, gateway.Mount{Dialect: caraccessories.New(svc, caraccessories.Options{CodeLength: cfg.Caraccessories.CodeLength}), Prefix: cfg.Caraccessories.Prefix})
+		mounts = append(mounts, gateway.Mount{Dialect: caraccessories.New(svc, caraccessories.Options{CodeLength: cfg.Caraccessories.CodeLength}), Prefix: cfg.Caraccessories.Prefix, Headers: deprecationHeaders(cfg.Caraccessories)})
 	}
 	if cfg.APIv4.Enabled {
-		mounts = append(mounts, gateway.Mount{Dialect: apiv4.New(svc, apiv4.Options{CodeLength: cfg.APIv4.CodeLength, VerifyCodePOST: cfg.APIv4VerifyCodePOST}), Prefix: cfg.APIv4.Prefix})
+		mounts = append(mounts, gateway.Mount{Dialect: apiv4.New(svc, apiv4.Options{CodeLength: cfg.APIv4.CodeLength, VerifyCodePOST: cfg.APIv4VerifyCodePOST}), Prefix: cfg.APIv4.Prefix, Headers: deprecationHeaders(cfg.APIv4)})
 	}
 	if cfg.Resultcode.Enabled {
 		if cfg.ResultcodeEchoCode {
 			log.Warn("GATEWAY_RESULTCODE_ECHO_CODE is on: resultcode replies carry the SMS code, so anyone can register any phone with the apps that compare it locally")
 		}
-		mounts = append(mounts, gateway.Mount{Dialect: resultcode.New(svc, resultcode.Options{CodeLength: cfg.Resultcode.CodeLength, EchoCode: cfg.ResultcodeEchoCode}), Prefix: cfg.Resultcode.Prefix})
+		mounts = append(mounts, gateway.Mount{Dialect: resultcode.New(svc, resultcode.Options{CodeLength: cfg.Resultcode.CodeLength, EchoCode: cfg.ResultcodeEchoCode}), Prefix: cfg.Resultcode.Prefix, Headers: deprecationHeaders(cfg.Resultcode)})
 	}
 	api := v1.New(svc, log)
 	api.Observe = func(r *http.Request, op, phone, outcome string) {
@@ -160,9 +182,9 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	})
 	m.DetectionFailures(gw.DetectionFailures)
 	m.Readiness(st.checks)
-	root := http.NewServeMux()
-	root.Handle("/", gw)
-	return &app{Handler: root, Admin: adminHandler(m, st.checks), Metrics: m, Service: svc, Gateway: gw, Limits: lim, stores: st}, nil
+	// The gateway is the whole public handler: a ServeMux in front would
+	// redirect paths with dot segments before any dialect or limit saw them.
+	return &app{Handler: gw, Admin: adminHandler(m, st.checks), Metrics: m, Service: svc, Gateway: gw, Limits: lim, stores: st}, nil
 }
 
 // guardOf and admitOf keep a nil *Limits (limits off) from becoming a
@@ -179,6 +201,26 @@ func admitOf(l *limits.Limits) func(context.Context) error {
 		return nil
 	}
 	return l.AllowRequest
+}
+
+// deprecationHeaders are the signals an operator turns on for a dialect
+// that is being retired: Deprecation (RFC 9745, "@" and Unix seconds),
+// Sunset (RFC 8594, an HTTP-date) and a Link to the migration notes.
+func deprecationHeaders(d DialectConfig) http.Header {
+	h := http.Header{}
+	if !d.DeprecatedAt.IsZero() {
+		h.Set("Deprecation", "@"+strconv.FormatInt(d.DeprecatedAt.Unix(), 10))
+	}
+	if !d.Sunset.IsZero() {
+		h.Set("Sunset", d.Sunset.UTC().Format(http.TimeFormat))
+	}
+	if len(h) == 0 {
+		return nil
+	}
+	if d.DeprecationLink != "" {
+		h.Set("Link", "<"+d.DeprecationLink+`>; rel="deprecation"`)
+	}
+	return h
 }
 
 func loadSecret(cfg *Config) ([]byte, error) {

@@ -44,4 +44,7 @@ const DefaultMaxBody = 64 << 10
 type Mount struct {
 	Dialect Dialect
 	Prefix  string
+	// Headers are added to every reply of the dialect (the deprecation
+	// signals: Deprecation, Sunset, Link).
+	Headers http.Header
 }

@@ -94,25 +94,30 @@ func CleanPrefix(p string) string {
 }
 
 func (g *Gateway) mount(m Mount) *mounted {
-	md := &mounted{dialect: m.Dialect, prefix: CleanPrefix(m.Prefix), router: mux.NewRouter()}
+	// SkipClean: mux would answer a path with a dot segment
+	// (/sendsms/..) with a bare 301 before any route or limit ran.
+	md := &mounted{dialect: m.Dialect, prefix: CleanPrefix(m.Prefix), router: mux.NewRouter().SkipClean(true)}
 	for _, rt := range m.Dialect.Routes() {
 		// Path before Methods: with gorilla/mux 1.8.1 a later route whose method
 		// matches would otherwise clear an earlier method mismatch (404, not 405).
-		md.router.Path(md.prefix + rt.Path).Methods(rt.Methods...).Handler(g.wrapRoute(m.Dialect, rt))
+		md.router.Path(md.prefix + rt.Path).Methods(rt.Methods...).Handler(g.wrapRoute(m, rt))
 	}
 	md.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addHeaders(w, m.Headers)
 		InfoFrom(r.Context()).Outcome = "method_not_allowed"
 		m.Dialect.Reject(w, r, http.StatusMethodNotAllowed, core.E("gateway", core.Invalid, "method not allowed"))
 	})
 	return md
 }
 
-func (g *Gateway) wrapRoute(d Dialect, rt Route) http.Handler {
+func (g *Gateway) wrapRoute(m Mount, rt Route) http.Handler {
+	d := m.Dialect
 	limit := rt.MaxBody
 	if limit <= 0 {
 		limit = DefaultMaxBody
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addHeaders(w, m.Headers)
 		i := InfoFrom(r.Context())
 		i.Dialect, i.Op = d.Name(), rt.Op
 		if err := g.admitted(r); err != nil {
@@ -128,6 +133,12 @@ func (g *Gateway) wrapRoute(d Dialect, rt Route) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		rt.Handler(w, r)
 	})
+}
+
+func addHeaders(w http.ResponseWriter, h http.Header) {
+	for k, v := range h {
+		w.Header()[k] = v
+	}
 }
 
 // DetectionFailures counts requests no dialect claimed.

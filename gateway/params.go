@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -199,6 +200,9 @@ func (p *Params) addMultipart(body []byte, boundary string) error {
 // carry them). A key repeated with another value is refused, as repeated
 // query and form parameters are.
 func decodeJSONObject(body []byte) (url.Values, error) {
+	if !utf8.Valid(body) { // encoding/json would silently turn bad bytes into U+FFFD
+		return nil, badInput(http.StatusBadRequest, "请求参数含有非法字符")
+	}
 	malformed := badInput(http.StatusBadRequest, "JSON格式错误")
 	dec := json.NewDecoder(bytes.NewReader(stripTrailingCommas(body)))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
@@ -234,6 +238,37 @@ func decodeJSONObject(body []byte) (url.Values, error) {
 		return nil, malformed
 	}
 	return v, nil
+}
+
+// CheckJSONText refuses JSON text that encoding/json would silently alter
+// rather than reject: invalid UTF-8 (decoded as U+FFFD) and a top-level key
+// repeated with another value (the last one would win). Other malformations
+// are left for the decoder to report.
+func CheckJSONText(body []byte) error {
+	if !utf8.Valid(body) {
+		return errors.New("the body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil
+		}
+		name := tok.(string)
+		if old, dup := seen[name]; dup && !bytes.Equal(old, raw) {
+			return fmt.Errorf("%q is repeated with another value", name)
+		}
+		seen[name] = raw
+	}
+	return nil
 }
 
 // stripTrailingCommas removes commas that only whitespace separates from a
@@ -277,18 +312,18 @@ func stripTrailingCommas(b []byte) []byte {
 // parts contribute nothing.
 func FieldNames(r *http.Request, body []byte) map[string]bool {
 	names := map[string]bool{}
-	if q, err := url.ParseQuery(r.URL.RawQuery); err == nil {
-		for n := range q {
-			names[n] = true
-		}
+	// ParseQuery returns what it could read along with an error about the
+	// rest; a bad escape in one value must not hide the other names.
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	for n := range q {
+		names[n] = true
 	}
 	ct, ctParams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case ct == "application/x-www-form-urlencoded":
-		if v, err := url.ParseQuery(string(body)); err == nil {
-			for n := range v {
-				names[n] = true
-			}
+		v, _ := url.ParseQuery(string(body))
+		for n := range v {
+			names[n] = true
 		}
 	case ct == "multipart/form-data":
 		mr := multipart.NewReader(bytes.NewReader(body), ctParams["boundary"])

@@ -1,10 +1,12 @@
 package v1
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"legacyauth/gateway"
 	"mime"
 	"net/http"
 	"strings"
@@ -27,7 +29,18 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if r.ContentLength > MaxJSONBody {
 		return tooLarge(MaxJSONBody)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxJSONBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSONBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(MaxJSONBody)
+		}
+		return invalid("the body could not be read")
+	}
+	if err := gateway.CheckJSONText(body); err != nil {
+		return invalid(err.Error())
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
