@@ -41,10 +41,15 @@ func HashPassword(password string, p HashParams) (string, error) {
 		argon2.Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
-// VerifyPassword reports whether password matches the PHC string, and
-// whether the hash was made with parameters other than want (so the caller
-// should re-hash). A malformed hash is an error.
+// VerifyPassword reports whether password matches the stored hash, and
+// whether the hash should be replaced by a new argon2id one (so the caller
+// should re-hash): an argon2id PHC string made with parameters other than
+// want, or any legacy format (see legacyhash.go), which is always stale. A
+// malformed hash, or one in no known format, is an error.
 func VerifyPassword(password, phc string, want HashParams) (ok, stale bool, err error) {
+	if !strings.HasPrefix(phc, "$argon2id$") {
+		return verifyLegacy(password, phc, want)
+	}
 	p, salt, key, err := parsePHC(phc)
 	if err != nil {
 		return false, false, err

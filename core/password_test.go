@@ -82,7 +82,7 @@ func TestVerifyPasswordMalformed(t *testing.T) {
 	}{
 		{"Empty", ""},
 		{"Plain", "pw"},
-		{"Bcrypt", "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"},
+		{"Bcrypt2x", "$2x$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"}, // bcrypt is legacyhash_test.go's
 		{"Argon2i", join("", "argon2i", "v=19", "m=64,t=1,p=1", salt, key)},
 		{"OldVersion", join("", "argon2id", "v=16", "m=64,t=1,p=1", salt, key)},
 		{"NoVersion", join("", "argon2id", "m=64,t=1,p=1", salt, key)},
