@@ -39,6 +39,14 @@ type Options struct {
 	// with what its log line holds (metrics hook in here, so the gateway
 	// need not know them). It must not keep info.
 	Observe func(r *http.Request, info *Info, status int, elapsed time.Duration)
+	// Wrap, when set, wraps every dialect route's handler (the migration
+	// layer hooks in here: see gateway/migrate). It runs after the
+	// per-client request limit (Admit), so requests it sends elsewhere are
+	// limited like any other, and before the route's body limit and
+	// handler, which next applies and runs: what Wrap serves itself is not
+	// bound by the gateway's body limits. rt.MaxBody is as the dialect
+	// declared it (0 means DefaultMaxBody).
+	Wrap func(d Dialect, rt Route, next http.Handler) http.Handler
 }
 
 // Gateway routes every request to the dialect it speaks, or to /v1.
@@ -51,6 +59,7 @@ type Gateway struct {
 	admit    func(ctx context.Context) error
 	rejectV1 func(w http.ResponseWriter, r *http.Request, err error)
 	observe  func(r *http.Request, info *Info, status int, elapsed time.Duration)
+	wrap     func(d Dialect, rt Route, next http.Handler) http.Handler
 
 	detectionFailures atomic.Int64
 }
@@ -70,7 +79,7 @@ func New(opts Options) *Gateway {
 			http.Error(w, "too many requests", http.StatusTooManyRequests)
 		}
 	}
-	g.observe = opts.Observe
+	g.observe, g.wrap = opts.Observe, opts.Wrap
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -116,6 +125,18 @@ func (g *Gateway) wrapRoute(m Mount, rt Route) http.Handler {
 	if limit <= 0 {
 		limit = DefaultMaxBody
 	}
+	var serve http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			InfoFrom(r.Context()).Outcome = "body_too_large"
+			d.Reject(w, r, http.StatusRequestEntityTooLarge, core.E("gateway", core.Invalid, "body too large"))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		rt.Handler(w, r)
+	})
+	if g.wrap != nil {
+		serve = g.wrap(d, rt, serve)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addHeaders(w, m.Headers)
 		i := InfoFrom(r.Context())
@@ -125,13 +146,7 @@ func (g *Gateway) wrapRoute(m Mount, rt Route) http.Handler {
 			d.Reject(w, r, http.StatusOK, err) // a business outcome for the old apps: 200 and their own code
 			return
 		}
-		if r.ContentLength > limit {
-			i.Outcome = "body_too_large"
-			d.Reject(w, r, http.StatusRequestEntityTooLarge, core.E("gateway", core.Invalid, "body too large"))
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
-		rt.Handler(w, r)
+		serve.ServeHTTP(w, r)
 	})
 }
 
@@ -154,7 +169,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = withInfo(r.WithContext(core.WithClientIP(r.Context(), info.ClientIP)), info)
 	g.route(rec, r)
 	elapsed := time.Since(start)
-	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+	attrs := []slog.Attr{
 		slog.String("request_id", info.RequestID),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
@@ -164,7 +179,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.Int("status", rec.status),
 		slog.String("phone", maskIfSet(info.Phone)),
 		slog.Duration("latency", elapsed),
-	)
+	}
+	if info.Backend != "" {
+		attrs = append(attrs, slog.String("backend", info.Backend))
+	}
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	if g.observe != nil {
 		g.observe(r, info, rec.status, elapsed)
 	}

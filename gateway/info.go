@@ -17,6 +17,10 @@ type Info struct {
 	Op        string
 	Phone     string // E.164 or as sent; masked when logged
 	Outcome   string // "ok" or a core kind name
+	// Backend is set by the migration layer (Options.Wrap) to "upstream"
+	// when the dialect's old server answered, "core" when it routed the
+	// request to the core; empty when no such layer decided.
+	Backend string
 }
 
 type infoKey struct{}
