@@ -1,0 +1,151 @@
+package migrate
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"legacyauth/core"
+	"legacyauth/gateway"
+)
+
+// shadowQueue replays shadowed requests through the core, off the request
+// path: offer never blocks (a full queue drops the comparison and counts
+// it), and a fixed number of workers replay and compare.
+type shadowQueue struct {
+	m     *Migrator
+	jobs  chan *shadowJob
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+	logs  rateWindow
+	tmout time.Duration
+}
+
+// shadowJob is one request to replay, and the old server's answer.
+type shadowJob struct {
+	rt         *route
+	op         string
+	req        *http.Request // a copy, with no context values
+	body       []byte
+	vars       map[string]string
+	clientIP   string
+	requestID  string
+	phone      string // as the log line shows it (masked), or ""
+	params     gateway.Params
+	oldStatus  int
+	oldBody    []byte
+	oldOutcome string
+}
+
+func newShadowQueue(m *Migrator, size, workers int) *shadowQueue {
+	q := &shadowQueue{m: m, jobs: make(chan *shadowJob, size), quit: make(chan struct{}),
+		logs: rateWindow{max: m.opts.MismatchLogsPerMinute}, tmout: max(m.opts.Timeout, 10*time.Second)}
+	m.met.queueLen = func() int { return len(q.jobs) }
+	for range workers {
+		q.wg.Add(1)
+		go q.work()
+	}
+	return q
+}
+
+func (q *shadowQueue) close() {
+	q.once.Do(func() { close(q.quit) })
+	q.wg.Wait()
+}
+
+// offer queues the comparison of a request the old server answered, when
+// its operation may be shadowed. It returns at once.
+func (q *shadowQueue) offer(rt *route, r *http.Request, req *request, oldStatus int, oldBody []byte, oldOutcome string) {
+	name := rt.ds.name
+	op, known := rt.ds.spec.ops[req.op]
+	switch {
+	case !known || op.sideEffect && !q.m.opts.ShadowSideEffects:
+		// An operation not worked out (a request too malformed to tell
+		// which of a route's operations it is) counts as acting too.
+		q.m.met.skipped(name, req.op, "side_effect")
+		return
+	case !req.complete:
+		q.m.met.skipped(name, req.op, "body_too_large")
+		return
+	}
+	info := gateway.InfoFrom(r.Context())
+	job := &shadowJob{
+		rt: rt, op: req.op, req: r.Clone(context.Background()), body: req.body, vars: mux.Vars(r),
+		clientIP: core.ClientIP(r.Context()), requestID: info.RequestID, params: req.params,
+		oldStatus: oldStatus, oldBody: bytes.Clone(oldBody), oldOutcome: oldOutcome,
+	}
+	if info.Phone != "" {
+		job.phone = core.MaskPhone(info.Phone)
+	}
+	select {
+	case <-q.quit:
+		return
+	default:
+	}
+	select {
+	case q.jobs <- job:
+	default:
+		q.m.met.skipped(name, req.op, "queue_full")
+	}
+}
+
+func (q *shadowQueue) work() {
+	defer q.wg.Done()
+	for {
+		select {
+		case <-q.quit:
+			return
+		case j := <-q.jobs:
+			q.run(j)
+		}
+	}
+}
+
+// run replays a job through the route's core handler and compares.
+func (q *shadowQueue) run(j *shadowJob) {
+	ctx, cancel := context.WithTimeout(core.WithClientIP(context.Background(), j.clientIP), q.tmout)
+	defer cancel()
+	r := j.req.WithContext(ctx)
+	r.Body = io.NopCloser(bytes.NewReader(j.body))
+	r.ContentLength = int64(len(j.body))
+	if j.vars != nil {
+		r = mux.SetURLVars(r, j.vars)
+	}
+	rec := newRecorder()
+	if !q.replay(rec, r, j) {
+		return
+	}
+	spec := j.rt.ds.spec
+	coreOutcome := spec.outcome(j.op, j.params, rec.status, rec.body.Bytes())
+	match := coreOutcome == j.oldOutcome
+	q.m.met.compared(j.rt.ds.name, j.op, match)
+	if match || !q.logs.allow(time.Now()) {
+		return
+	}
+	q.m.log.LogAttrs(ctx, slog.LevelWarn, "shadow mismatch",
+		slog.String("dialect", j.rt.ds.name), slog.String("op", j.op),
+		slog.String("request_id", j.requestID), slog.String("phone", j.phone),
+		slog.String("old_outcome", j.oldOutcome), slog.String("core_outcome", coreOutcome),
+		slog.Int("old_status", j.oldStatus), slog.Int("core_status", rec.status),
+		slog.String("old_body", spec.redact(j.oldBody)), slog.String("core_body", spec.redact(rec.body.Bytes())))
+}
+
+// replay runs the core handler; a panic in it is logged and ends only
+// this comparison (the HTTP server is not there to recover it).
+func (q *shadowQueue) replay(w http.ResponseWriter, r *http.Request, j *shadowJob) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			q.m.log.Error("shadow replay panicked", "dialect", j.rt.ds.name, "op", j.op, "request_id", j.requestID, "panic", p)
+			ok = false
+		}
+	}()
+	j.rt.next.ServeHTTP(w, r)
+	return true
+}
