@@ -53,6 +53,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "ok")
 		return nil
 	}
+	if len(args) >= 1 && args[0] == "import" {
+		return importCommand(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) >= 2 && args[0] == "contract" && args[1] == "verify" {
 		return verifyCommand(ctx, args[2:], stdout, stderr)
 	}

@@ -55,9 +55,10 @@ func (s *Service) ImportUser(ctx context.Context, req ImportRequest) (*User, err
 
 // ImportUsers imports many users as ImportUser does, in one store write
 // when the store is a UserBatchCreator; plain passwords are hashed in
-// parallel (up to HashConcurrency at once). errs[i] is reqs[i]'s outcome,
-// users[i] the created user when errs[i] is nil. A failure of the whole
-// write is every unvalidated request's error.
+// parallel (up to HashConcurrency at once), unless the phone is already
+// taken. errs[i] is reqs[i]'s outcome, users[i] the created user when
+// errs[i] is nil. When the whole write fails, every request that reached
+// it gets that error.
 func (s *Service) ImportUsers(ctx context.Context, reqs []ImportRequest) (users []*User, errs []error) {
 	const op = "core.ImportUsers"
 	users, errs = make([]*User, len(reqs)), make([]error, len(reqs))
@@ -65,6 +66,11 @@ func (s *Service) ImportUsers(ctx context.Context, reqs []ImportRequest) (users 
 	for i, req := range reqs {
 		users[i], errs[i] = s.importUser(op, req)
 		if errs[i] != nil || req.Password == "" {
+			continue
+		}
+		// Do not spend a hash on a phone that is taken (a re-run).
+		if err := s.expectRegistered(ctx, op, users[i].Phone, false); err != nil {
+			users[i], errs[i] = nil, err
 			continue
 		}
 		// The hash slots bound the parallelism; acquire here so that no
