@@ -132,7 +132,8 @@ func trustedAddr(a netip.Addr, trusted []netip.Prefix) bool {
 }
 
 // newTransport is the default transport to the old servers: connections
-// kept alive and reused, and every phase bounded.
+// kept alive and reused, every phase bounded, no proxy from the
+// environment.
 func newTransport(timeout time.Duration) *http.Transport {
 	return &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext,
@@ -142,5 +143,9 @@ func newTransport(timeout time.Duration) *http.Transport {
 		TLSHandshakeTimeout:   min(timeout, 5*time.Second),
 		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
+		// Ask for no compression the client did not ask for: the
+		// transport would decompress it and the reply would lose its
+		// Content-Length on the way.
+		DisableCompression: true,
 	}
 }
