@@ -9,6 +9,8 @@ import (
 	"io"
 	"legacyauth/core/limits"
 	"legacyauth/gateway"
+	"legacyauth/gateway/migrate"
+	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -62,6 +64,13 @@ type Config struct {
 	// ResultcodeEchoCode puts the sent code back in resultcode's reply, as
 	// the old server did, for apps known to compare it locally.
 	ResultcodeEchoCode bool
+
+	// Migration from the old servers (see gateway/migrate): each dialect's
+	// mode and old server are in its DialectConfig; these are shared.
+	UpstreamTimeout   time.Duration
+	ShadowSideEffects bool
+	ShadowQueue       int
+	ShadowWorkers     int
 }
 
 // DialectConfig places one dialect.
@@ -74,6 +83,12 @@ type DialectConfig struct {
 	DeprecatedAt    time.Time
 	Sunset          time.Time
 	DeprecationLink string
+	// Migration: who answers the dialect (and per operation), its old
+	// server, and in split mode the share of phones the core serves.
+	Mode         migrate.Mode
+	Modes        map[string]migrate.Mode
+	Upstream     *url.URL
+	SplitPercent int
 }
 
 // setting is one row of the configuration table: a flag, its environment
@@ -116,6 +131,37 @@ func settings(c *Config) []setting {
 			}},
 		)
 	}
+	for _, d := range []struct {
+		name, example string
+		cfg           *DialectConfig
+	}{{"caraccessories", "login=shadow,registration=proxy", &c.Caraccessories}, {"apiv4", "login=shadow,register=proxy", &c.APIv4}, {"resultcode", "login=shadow,register=proxy", &c.Resultcode}} {
+		up := strings.ToUpper(d.name)
+		rows = append(rows,
+			setting{d.name + "-mode", "GATEWAY_" + up + "_MODE", "core", "who answers " + d.name + ": core (the gateway), proxy (its old server, unchanged), shadow (the old server, and the core in the background to compare) or split (a share of phones the core, the rest the old server)", func(v string) error {
+				m, err := migrate.ParseMode(v)
+				d.cfg.Mode = m
+				return err
+			}},
+			setting{d.name + "-modes", "GATEWAY_" + up + "_MODES", "", "per-operation modes overriding --" + d.name + "-mode, e.g. " + d.example, func(v string) error {
+				m, err := migrate.ParseModes(d.name, v)
+				d.cfg.Modes = m
+				return err
+			}},
+			setting{d.name + "-upstream", "GATEWAY_" + up + "_UPSTREAM", "", "URL of " + d.name + "'s old server (e.g. http://old:8080) for proxy, shadow and split; in core mode, logins of phones the core does not know are tried there and the users migrated", func(v string) error {
+				u, err := migrate.ParseUpstream(v)
+				d.cfg.Upstream = u
+				return err
+			}},
+			setting{d.name + "-split-percent", "GATEWAY_" + up + "_SPLIT_PERCENT", "0", "in split mode, the share of phones (0-100, stable per phone) the core serves; the others go to the old server", func(v string) error {
+				n, err := strconv.Atoi(v)
+				if err == nil && (n < 0 || n > 100) {
+					err = fmt.Errorf("want 0 to 100")
+				}
+				d.cfg.SplitPercent = n
+				return err
+			}},
+		)
+	}
 	c.Limits = limits.Defaults()
 	for _, r := range c.Limits.Rules() {
 		r := r
@@ -149,6 +195,21 @@ func settings(c *Config) []setting {
 			c.TrustedProxies = p
 			return err
 		}},
+		setting{"upstream-timeout", "GATEWAY_UPSTREAM_TIMEOUT", "10s", "time an old server has to answer; then the client gets the dialect's server-error reply", func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err == nil && d <= 0 {
+				err = fmt.Errorf("must be positive")
+			}
+			c.UpstreamTimeout = d
+			return err
+		}},
+		setting{"shadow-side-effects", "GATEWAY_SHADOW_SIDE_EFFECTS", "false", "also shadow the operations that act (send or verify a code, register, reset a password, upload): each then acts on both sides", func(v string) error {
+			b, err := strconv.ParseBool(v)
+			c.ShadowSideEffects = b
+			return err
+		}},
+		setting{"shadow-queue", "GATEWAY_SHADOW_QUEUE", "1000", "shadowed requests waiting for a worker; more are dropped (and counted), never waited for", positive(&c.ShadowQueue, 1_000_000)},
+		setting{"shadow-workers", "GATEWAY_SHADOW_WORKERS", "2", "goroutines replaying shadowed requests through the core", positive(&c.ShadowWorkers, 256)},
 	)
 }
 
@@ -295,7 +356,38 @@ func (c *Config) validate() error {
 	if c.Store == "postgres" && c.PostgresURL == "" {
 		return fmt.Errorf("GATEWAY_STORE=postgres needs GATEWAY_POSTGRES_URL")
 	}
+	for name, d := range c.dialects() {
+		if d.Upstream != nil {
+			continue
+		}
+		modes := []migrate.Mode{d.Mode}
+		for _, m := range d.Modes {
+			modes = append(modes, m)
+		}
+		for _, m := range modes {
+			if m != "" && m != migrate.Core {
+				return fmt.Errorf("GATEWAY_%s_MODE(S) %s needs the old server: set GATEWAY_%s_UPSTREAM", strings.ToUpper(name), m, strings.ToUpper(name))
+			}
+		}
+	}
 	return nil
+}
+
+// dialects returns each dialect's settings by name.
+func (c *Config) dialects() map[string]DialectConfig {
+	return map[string]DialectConfig{"caraccessories": c.Caraccessories, "apiv4": c.APIv4, "resultcode": c.Resultcode}
+}
+
+// positive parses a whole number from 1 to most.
+func positive(p *int, most int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err == nil && (n < 1 || n > most) {
+			err = fmt.Errorf("want 1 to %d", most)
+		}
+		*p = n
+		return err
+	}
 }
 
 func lookup(getenv func(string) string, name string) (string, bool) {

@@ -25,6 +25,7 @@ import (
 	"legacyauth/dialects/resultcode"
 	"legacyauth/gateway"
 	"legacyauth/gateway/metrics"
+	"legacyauth/gateway/migrate"
 	v1 "legacyauth/gateway/v1"
 )
 
@@ -108,10 +109,16 @@ type app struct {
 	Service *core.Service
 	Gateway *gateway.Gateway
 	Limits  *limits.Limits // nil when limits are off
-	stores  *stores
+	// Migrator is the migration layer; nil when every dialect is served
+	// by the core alone.
+	Migrator *migrate.Migrator
+	stores   *stores
 }
 
-func (a *app) Close() error { return a.stores.Close() }
+func (a *app) Close() error {
+	a.Migrator.Close()
+	return a.stores.Close()
+}
 
 // build wires stores -> core -> dialects -> gateway from the configuration.
 // It is the one place that knows every package.
@@ -166,6 +173,11 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 		}
 		mounts = append(mounts, gateway.Mount{Dialect: resultcode.New(svc, resultcode.Options{CodeLength: cfg.Resultcode.CodeLength, EchoCode: cfg.ResultcodeEchoCode}), Prefix: cfg.Resultcode.Prefix, Headers: deprecationHeaders(cfg.Resultcode)})
 	}
+	mig, err := newMigrator(cfg, log, m, svc, st.durable, lim)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	api := v1.New(svc, log)
 	api.Observe = func(r *http.Request, op, phone, outcome string) {
 		i := gateway.InfoFrom(r.Context())
@@ -182,12 +194,13 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 		Admit:          admitOf(lim),
 		RejectV1:       func(w http.ResponseWriter, r *http.Request, err error) { v1.WriteError(w, err) },
 		Observe:        m.ObserveRequest,
+		Wrap:           wrapOf(mig),
 	})
 	m.DetectionFailures(gw.DetectionFailures)
 	m.Readiness(st.checks)
 	// The gateway is the whole public handler: a ServeMux in front would
 	// redirect paths with dot segments before any dialect or limit saw them.
-	return &app{Handler: gw, Admin: adminHandler(m, st.checks), Metrics: m, Service: svc, Gateway: gw, Limits: lim, stores: st}, nil
+	return &app{Handler: gw, Admin: adminHandler(m, st.checks), Metrics: m, Service: svc, Gateway: gw, Limits: lim, Migrator: mig, stores: st}, nil
 }
 
 // guardOf and admitOf keep a nil *Limits (limits off) from becoming a
