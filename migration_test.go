@@ -207,7 +207,7 @@ func TestProxyIsByteTransparent(t *testing.T) {
 func TestProxyTimeout(t *testing.T) {
 	for dialect, c := range map[string]struct{ path, ctype, body, want string }{
 		oldserver.Caraccessories: {"/caraccessories/app/login", "application/json", `{"mobile":"13800009011","password":"x"}`, `{"status":-2,"msg":"服务器繁忙，请稍后再试"}`},
-		oldserver.APIv4:          {"/api/v4.0/login", "application/x-www-form-urlencoded", "phone=13800009011&password=x", "{\n  \"code\": -5, \n  \"data\": \"\", \n  \"msg\": \"\\u670d\\u52a1\\u5668\\u7e41\\u5fd9\\uff0c\\u8bf7\\u7a0d\\u540e\\u518d\\u8bd5\"\n}"},
+		oldserver.APIv4:          {"/api/v4.0/login?phone=13800009011&password=s3cret-in-query", "", "", "{\n  \"code\": -5, \n  \"data\": \"\", \n  \"msg\": \"\\u670d\\u52a1\\u5668\\u7e41\\u5fd9\\uff0c\\u8bf7\\u7a0d\\u540e\\u518d\\u8bd5\"\n}"},
 		oldserver.Resultcode:     {"/log", "application/x-www-form-urlencoded", "userId=13800009011&password=x", `{"result": "0009", "message": "\u670d\u52a1\u7e41\u5fd9\uff0c\u8bf7\u7a0d\u540e\u518d\u8bd5"}`},
 	} {
 		t.Run(dialect, func(t *testing.T) {
@@ -215,12 +215,18 @@ func TestProxyTimeout(t *testing.T) {
 			old.SetDelay(3 * time.Second)
 			g := startGateway(t, "--"+dialect+"-mode=proxy", "--"+dialect+"-upstream="+old.URL, "--upstream-timeout=200ms")
 			began := time.Now()
-			resp, err := http.Post(g.URL+c.path, c.ctype, strings.NewReader(c.body))
+			resp, err := http.Post(g.URL+c.path, c.ctype, strings.NewReader(c.body)) // apiv4's in the query string
 			if err != nil {
 				t.Fatal(err)
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if strings.Contains(g.Log.String(), "s3cret") {
+				t.Errorf("the password in the query string was logged:\n%s", g.Log.String())
+			}
+			if !strings.Contains(g.Log.String(), `"msg":"old server did not answer"`) {
+				t.Error("the time-out is not logged")
+			}
 			if took := time.Since(began); took > 2*time.Second {
 				t.Errorf("the reply took %v", took)
 			}

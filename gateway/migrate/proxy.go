@@ -79,10 +79,15 @@ func (u *upstream) relay(w http.ResponseWriter, r *http.Request) error {
 	}
 	u.met.upErrors.WithLabelValues(u.dialect, reason).Inc()
 	if reason != "canceled" {
+		cause := rec.err
+		var ue *url.Error
+		if errors.As(cause, &ue) {
+			cause = ue.Err // should it carry the URL: its query string may hold a password (apiv4's GET /login)
+		}
 		u.log.LogAttrs(r.Context(), slog.LevelWarn, "old server did not answer",
 			slog.String("dialect", u.dialect), slog.String("upstream", u.target.Redacted()),
 			slog.String("request_id", gateway.InfoFrom(r.Context()).RequestID),
-			slog.String("reason", reason), slog.String("error", rec.err.Error()))
+			slog.String("reason", reason), slog.String("error", cause.Error()))
 		return rec.err
 	}
 	return context.Canceled
