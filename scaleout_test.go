@@ -35,7 +35,7 @@ func scaleOutEnv(t *testing.T) (pgURL, redisURL string) {
 
 // isolate gives a test its own PostgreSQL schema and Redis key prefix and
 // removes both afterwards.
-func isolate(t *testing.T, pgURL, redisURL string) (schema, prefix string) {
+func isolate(t testing.TB, pgURL, redisURL string) (schema, prefix string) {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
