@@ -102,7 +102,8 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 		defer f.Close()
 		in = f
 	}
-	log := newLogger(cfg, stderr)
+	log, lw := newLogger(cfg, stderr)
+	defer lw.Close()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	svc, stores, err := openCore(ctx, cfg, log, overrides{})

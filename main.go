@@ -67,20 +67,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return err
 	}
-	log := newLogger(cfg, stderr)
+	log, lw := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return serve(ctx, cfg, log)
+	return serve(ctx, cfg, log, lw)
 }
 
-func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+// newLogger returns the logger writing to w through a logWriter (the
+// log's write(2) off the request path), which the caller must Close at
+// exit to write the last lines.
+func newLogger(cfg *Config, w io.Writer) (*slog.Logger, *logWriter) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
+	lw := newLogWriter(w)
 	if cfg.LogFormat == "text" || cfg.LogFormat == "auto" && isTerminal(w) {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(slog.NewTextHandler(lw, opts)), lw
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(slog.NewJSONHandler(lw, opts)), lw
 }
 
 // isTerminal reports whether w is a character device (a terminal), where
@@ -273,7 +277,10 @@ func newHTTPServer(cfg *Config, h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+// serve runs the gateway until ctx is done; the log's last lines are
+// written (lw closed) before it returns.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger, lw *logWriter) error {
+	defer lw.Close()
 	a, err := build(cfg, log, overrides{})
 	if err != nil {
 		return err

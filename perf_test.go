@@ -243,7 +243,8 @@ func startPerfEnv(b *testing.B, users int) *perfEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { logf.Close() })
-	log := newLogger(cfg, logf)
+	log, lw := newLogger(cfg, logf)
+	b.Cleanup(func() { lw.Close() }) // before logf.Close (cleanups run last first)
 	// overrides{}: the production hash (DefaultHashParams), clock and sender.
 	a, err := build(cfg, log, overrides{})
 	if err != nil {
