@@ -68,6 +68,20 @@ type mounted struct {
 	dialect Dialect
 	prefix  string
 	router  *mux.Router
+	// literals are the literal beginnings of the routes' paths (up to the
+	// first variable): a path that starts with none of them cannot match
+	// any route, so the router's regular expressions need not run.
+	literals []string
+}
+
+// mayMatch reports whether path starts like one of the mount's routes.
+func (m *mounted) mayMatch(path string) bool {
+	for _, l := range m.literals {
+		if strings.HasPrefix(path, l) {
+			return true
+		}
+	}
+	return false
 }
 
 // New builds a Gateway.
@@ -110,6 +124,8 @@ func (g *Gateway) mount(m Mount) *mounted {
 		// Path before Methods: with gorilla/mux 1.8.1 a later route whose method
 		// matches would otherwise clear an earlier method mismatch (404, not 405).
 		md.router.Path(md.prefix + rt.Path).Methods(rt.Methods...).Handler(g.wrapRoute(m, rt))
+		lit, _, _ := strings.Cut(md.prefix+rt.Path, "{")
+		md.literals = append(md.literals, lit)
 	}
 	md.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addHeaders(w, m.Headers)
@@ -163,10 +179,13 @@ func (g *Gateway) DetectionFailures() int64 { return g.detectionFailures.Load() 
 // skip unmatched ones) and routes it.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	info := &Info{RequestID: requestID(r), ClientIP: ClientIP(r, g.trusted).String()}
-	w.Header().Set("X-Request-ID", info.RequestID)
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	r = withInfo(r.WithContext(core.WithClientIP(r.Context(), info.ClientIP)), info)
+	st := &requestState{rec: statusRecorder{ResponseWriter: w, status: http.StatusOK}}
+	info, rec := &st.info, &st.rec
+	info.RequestID = requestID(r)
+	info.clientAddr = ClientIP(r, g.trusted)
+	info.ClientIP = info.clientAddr.String()
+	w.Header()["X-Request-Id"] = []string{info.RequestID}
+	r = withInfo(r, info) // the one context value: Info, also the core's client
 	g.route(rec, r)
 	elapsed := time.Since(start)
 	attrs := []slog.Attr{
@@ -200,32 +219,39 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		g.v1.ServeHTTP(w, r)
 		return
 	}
-	var candidates []*mounted
-	var wrongMethod *mounted
+	// Each mount's router matches once; the match found is served as
+	// gorilla/mux's Router.ServeHTTP would (the route's handler with the
+	// path variables), without matching again.
+	var buf [4]routeMatch
+	candidates := buf[:0]
+	var wrongMethod routeMatch
 	for _, m := range g.mounts {
+		if !m.mayMatch(r.URL.Path) {
+			continue
+		}
 		var rm mux.RouteMatch
 		if m.router.Match(r, &rm) && rm.MatchErr == nil {
-			candidates = append(candidates, m)
-		} else if errors.Is(rm.MatchErr, mux.ErrMethodMismatch) && wrongMethod == nil {
-			wrongMethod = m
+			candidates = append(candidates, routeMatch{m, rm})
+		} else if errors.Is(rm.MatchErr, mux.ErrMethodMismatch) && wrongMethod.m == nil {
+			wrongMethod = routeMatch{m, rm}
 		}
 	}
 	switch {
 	case len(candidates) == 1:
-		candidates[0].router.ServeHTTP(w, r)
+		candidates[0].serve(w, r)
 		return
 	case len(candidates) > 1:
-		if m := g.detectByFields(r, candidates); m != nil {
-			m.router.ServeHTTP(w, r)
+		if c := g.detectByFields(r, candidates); c != nil {
+			c.serve(w, r)
 			return
 		}
-	case wrongMethod != nil:
-		InfoFrom(r.Context()).Dialect = wrongMethod.dialect.Name()
+	case wrongMethod.m != nil:
+		InfoFrom(r.Context()).Dialect = wrongMethod.m.dialect.Name()
 		if err := g.admitted(r); err != nil {
-			wrongMethod.dialect.Reject(w, r, http.StatusOK, err)
+			wrongMethod.m.dialect.Reject(w, r, http.StatusOK, err)
 			return
 		}
-		wrongMethod.router.ServeHTTP(w, r) // its MethodNotAllowedHandler answers in the dialect
+		wrongMethod.serve(w, r) // the router's MethodNotAllowedHandler answers in the dialect
 		return
 	}
 	g.detectionFailures.Add(1)
@@ -247,23 +273,38 @@ func (g *Gateway) admitted(r *http.Request) error {
 
 // detectByFields reads (and restores) the body to learn the request's field
 // names, and returns the only candidate that claims them.
-func (g *Gateway) detectByFields(r *http.Request, candidates []*mounted) *mounted {
+func (g *Gateway) detectByFields(r *http.Request, candidates []routeMatch) *routeMatch {
 	body, err := io.ReadAll(io.LimitReader(r.Body, DefaultMaxBody+1))
 	if err != nil {
 		return nil
 	}
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
 	fields := FieldNames(r, body)
-	var found *mounted
-	for _, m := range candidates {
-		if m.dialect.Claims(fields) {
+	var found *routeMatch
+	for i := range candidates {
+		if candidates[i].m.dialect.Claims(fields) {
 			if found != nil {
 				return nil // ambiguous: refuse rather than guess
 			}
-			found = m
+			found = &candidates[i]
 		}
 	}
 	return found
+}
+
+// routeMatch is a mount whose router matched a request, and the match.
+type routeMatch struct {
+	m  *mounted
+	rm mux.RouteMatch
+}
+
+// serve runs the matched handler as mux.Router.ServeHTTP does after its
+// Match: with the route's path variables (mux.Vars) when it has any.
+func (c *routeMatch) serve(w http.ResponseWriter, r *http.Request) {
+	if len(c.rm.Vars) > 0 {
+		r = mux.SetURLVars(r, c.rm.Vars)
+	}
+	c.rm.Handler.ServeHTTP(w, r)
 }
 
 func requestID(r *http.Request) string {
@@ -289,6 +330,12 @@ func maskIfSet(phone string) string {
 		return ""
 	}
 	return core.MaskPhone(phone)
+}
+
+// requestState is what ServeHTTP allocates per request, in one piece.
+type requestState struct {
+	info Info
+	rec  statusRecorder
 }
 
 // statusRecorder remembers the status a handler wrote, for the log line.
