@@ -169,22 +169,76 @@ func succeed(w http.ResponseWriter, r *http.Request, rep reply, data any) {
 
 // writeReply renders the body as Flask's jsonify did: pretty-printed,
 // except for requests marked X-Requested-With: XMLHttpRequest, which Flask
-// 0.10 answered on one line.
+// 0.10 answered on one line. The replies of the tables with no data are
+// rendered once (prerendered); others each time.
 func writeReply(w http.ResponseWriter, r *http.Request, status int, rep reply, data any) {
-	var body object
-	if rep.Bare {
-		body = object{"code": strconv.Itoa(rep.Code), "msg": rep.Msg}
+	xhr := strings.EqualFold(r.Header.Get("X-Requested-With"), "XMLHttpRequest") // werkzeug's is_xhr
+	var b []byte
+	var length string
+	if s, ok := data.(string); (ok && s == "" || rep.Bare && data == nil) && prerendered[rep] != nil {
+		pr := prerendered[rep]
+		b, length = pr.pretty, pr.prettyLen
+		if xhr {
+			b, length = pr.xhr, pr.xhrLen
+		}
 	} else {
-		body = object{"code": rep.Code, "data": data, "msg": rep.Msg}
+		indent := 2
+		if xhr {
+			indent = 0
+		}
+		b = pyJSON(replyBody(rep, data), indent)
+		length = strconv.Itoa(len(b))
 	}
-	indent := 2
-	if strings.EqualFold(r.Header.Get("X-Requested-With"), "XMLHttpRequest") { // werkzeug's is_xhr
-		indent = 0
-	}
-	b := pyJSON(body, indent)
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{length}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
+
+func replyBody(rep reply, data any) object {
+	if rep.Bare {
+		return object{"code": strconv.Itoa(rep.Code), "msg": rep.Msg}
+	}
+	return object{"code": rep.Code, "data": data, "msg": rep.Msg}
+}
+
+// rendering is one reply's body in both forms, and their lengths.
+type rendering struct {
+	pretty, xhr       []byte
+	prettyLen, xhrLen string
+}
+
+// prerendered holds every reply of the tables (and the rejections' fixed
+// messages) rendered with data "" (Bare ones have no data): the bodies
+// of isregister, verify_code, forget_password, sendsms and of every
+// failure without a message of the caller's.
+var prerendered = func() map[reply]*rendering {
+	reps := []reply{isRegisterOK}
+	for _, rep := range okReplies {
+		reps = append(reps, rep)
+	}
+	for _, rep := range commonFailures {
+		reps = append(reps, rep)
+	}
+	for _, m := range failures {
+		for _, rep := range m {
+			reps = append(reps, rep)
+		}
+	}
+	inv := commonFailures[core.Invalid]
+	for _, msg := range []string{"不支持的请求方法", "请求内容过大"} {
+		inv.Msg = msg
+		reps = append(reps, inv)
+	}
+	out := map[reply]*rendering{}
+	for _, rep := range reps {
+		var data any = ""
+		if rep.Bare {
+			data = nil
+		}
+		pretty, xhr := pyJSON(replyBody(rep, data), 2), pyJSON(replyBody(rep, data), 0)
+		out[rep] = &rendering{pretty: pretty, xhr: xhr, prettyLen: strconv.Itoa(len(pretty)), xhrLen: strconv.Itoa(len(xhr))}
+	}
+	return out
+}()
