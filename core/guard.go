@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"net/netip"
 	"time"
 )
 
@@ -55,8 +56,49 @@ func WithClientIP(ctx context.Context, ip string) context.Context {
 	return context.WithValue(ctx, clientIPKey{}, ip)
 }
 
-// ClientIP returns the address recorded by WithClientIP, "" if none.
+// Client is a request-scoped value that knows the client's address, as
+// the gateway determined it from trusted proxies: the address as text
+// (what ClientIP returns) and parsed (invalid when it is not an address).
+// The gateway stores its per-request record, which implements Client,
+// with WithClient: one context value per request serves both.
+type Client interface {
+	ClientAddress() (ip string, addr netip.Addr)
+}
+
+// WithClient records c as the request's client (see Client).
+func WithClient(ctx context.Context, c Client) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, c)
+}
+
+// ClientFrom returns the value recorded by WithClient, nil if none.
+func ClientFrom(ctx context.Context) Client {
+	c, _ := ctx.Value(clientIPKey{}).(Client)
+	return c
+}
+
+// ClientIP returns the address recorded by WithClientIP or WithClient, ""
+// if none.
 func ClientIP(ctx context.Context) string {
-	ip, _ := ctx.Value(clientIPKey{}).(string)
-	return ip
+	switch v := ctx.Value(clientIPKey{}).(type) {
+	case string:
+		return v
+	case Client:
+		ip, _ := v.ClientAddress()
+		return ip
+	}
+	return ""
+}
+
+// ClientAddr is ClientIP parsed: invalid when none was recorded or it is
+// not an address. A Client's is parsed once, by the gateway.
+func ClientAddr(ctx context.Context) netip.Addr {
+	switch v := ctx.Value(clientIPKey{}).(type) {
+	case string:
+		a, _ := netip.ParseAddr(v)
+		return a
+	case Client:
+		_, a := v.ClientAddress()
+		return a
+	}
+	return netip.Addr{}
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"net/netip"
 
 	"legacyauth/core"
 )
@@ -21,21 +22,27 @@ type Info struct {
 	// when the dialect's old server answered, "core" when it routed the
 	// request to the core; empty when no such layer decided.
 	Backend string
+
+	clientAddr netip.Addr // ClientIP parsed
 }
 
-type infoKey struct{}
+// ClientAddress implements core.Client: the request's one context value
+// (withInfo) also tells the core the client's address.
+func (i *Info) ClientAddress() (string, netip.Addr) { return i.ClientIP, i.clientAddr }
 
 // InfoFrom returns the request's Info; a zero Info when the request did not
 // come through the gateway (tests calling a handler directly).
 func InfoFrom(ctx context.Context) *Info {
-	if i, ok := ctx.Value(infoKey{}).(*Info); ok {
+	if i, ok := core.ClientFrom(ctx).(*Info); ok {
 		return i
 	}
 	return &Info{}
 }
 
+// withInfo stores i as the request's context value, under core's client
+// key (core.WithClient): core.ClientIP reads the address from it.
 func withInfo(r *http.Request, i *Info) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), infoKey{}, i))
+	return r.WithContext(core.WithClient(r.Context(), i))
 }
 
 // SetOp refines the operation name of a route that dispatches to several

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -348,7 +347,9 @@ func (l *Limits) window(r *Rule, subject string) (string, time.Time) {
 	now := l.now().UnixNano()
 	w := int64(r.Window)
 	idx := now / w
-	return r.Name + ":" + subject + ":" + strconv.FormatInt(idx, 36), time.Unix(0, (idx+1)*w)
+	var buf [96]byte // one allocation, the key's string
+	b := append(append(append(append(buf[:0], r.Name...), ':'), subject...), ':')
+	return string(strconv.AppendInt(b, idx, 36)), time.Unix(0, (idx+1)*w)
 }
 
 func (l *Limits) incr(ctx context.Context, r *Rule, subject string, by int64) (int64, time.Time, error) {
@@ -400,9 +401,8 @@ func (l *Limits) failOpen(err error) error {
 // addressKey is the client address limits count by: the address itself
 // for IPv4, its /64 for IPv6 (one subscriber gets a whole /64).
 func addressKey(ctx context.Context) string {
-	ip := core.ClientIP(ctx)
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
+	a := core.ClientAddr(ctx) // parsed once per request, by the gateway
+	if !a.IsValid() {
 		return "unknown"
 	}
 	if a.Is4() || a.Is4In6() {
