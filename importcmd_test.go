@@ -389,7 +389,7 @@ func TestImportPlaintextHashed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(u.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$") || strings.Contains(u.PasswordHash, "pw") {
+		if !strings.HasPrefix(u.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$") || strings.Contains(u.PasswordHash, pw) {
 			t.Errorf("%s: stored %q", phone, u.PasswordHash)
 		}
 		if st, r := c.json("/v1/sessions", map[string]string{"phone": phone, "password": pw}); st != http.StatusCreated {
