@@ -96,8 +96,7 @@ func Wrap(op string, kind Kind, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ce *Error
-	if errors.As(err, &ce) {
+	if ce := asError(err); ce != nil {
 		return &Error{Op: op, Kind: ce.Kind, Msg: ce.Msg, Err: err, RetryAfter: ce.RetryAfter, Limit: ce.Limit}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -109,8 +108,7 @@ func Wrap(op string, kind Kind, err error) error {
 // KindOf returns the kind of err: Internal for any error that is not an
 // *Error, and for nil too (callers check nil first).
 func KindOf(err error) Kind {
-	var ce *Error
-	if errors.As(err, &ce) {
+	if ce := asError(err); ce != nil {
 		return ce.Kind
 	}
 	return Internal
@@ -118,8 +116,7 @@ func KindOf(err error) Kind {
 
 // LimitOf returns the limit that refused a RateLimited error, nil if none.
 func LimitOf(err error) *Limit {
-	var ce *Error
-	if errors.As(err, &ce) {
+	if ce := asError(err); ce != nil {
 		return ce.Limit
 	}
 	return nil
@@ -127,9 +124,23 @@ func LimitOf(err error) *Limit {
 
 // RetryAfterOf returns how long a RateLimited error asks the caller to wait.
 func RetryAfterOf(err error) time.Duration {
-	var ce *Error
-	if errors.As(err, &ce) {
+	if ce := asError(err); ce != nil {
 		return ce.RetryAfter
 	}
 	return 0
+}
+
+// asError returns the first *Error in err's chain, as errors.As finds it,
+// nil if there is none. An err that is itself an *Error (what core and the
+// stores return) is answered by a type assertion: errors.As's target would
+// escape, costing an allocation per call.
+func asError(err error) *Error {
+	if ce, ok := err.(*Error); ok {
+		return ce
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return nil
 }
