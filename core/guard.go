@@ -48,6 +48,21 @@ func (noGuard) AllowLogin(context.Context, string) error     { return nil }
 func (noGuard) LoginFailed(context.Context, string)          {}
 func (noGuard) LoginSucceeded(context.Context, string)       {}
 
+type shadowKey struct{}
+
+// WithShadow marks a context as a shadow replay (a request the old server
+// answered, run through the core only to compare): the core then neither
+// asks nor tells the Guard, so replays never spend a real client's budget
+// or lock a phone.
+func WithShadow(ctx context.Context) context.Context {
+	return context.WithValue(ctx, shadowKey{}, true)
+}
+
+func isShadow(ctx context.Context) bool {
+	v, _ := ctx.Value(shadowKey{}).(bool)
+	return v
+}
+
 type clientIPKey struct{}
 
 // WithClientIP records the client's address (as the gateway determined it

@@ -105,6 +105,14 @@ func New(store Store, eph EphemeralStore, cfg Config) (*Service, error) {
 // Config returns the effective configuration (defaults filled in).
 func (s *Service) Config() Config { return s.cfg }
 
+// guard is the configured Guard, or none for a shadow replay.
+func (s *Service) guard(ctx context.Context) Guard {
+	if isShadow(ctx) {
+		return noGuard{}
+	}
+	return s.cfg.Guard
+}
+
 // Ping reports whether the durable store answers.
 func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
 
@@ -141,7 +149,7 @@ func (s *Service) SendCode(ctx context.Context, req SendCodeRequest) (*SendCodeR
 		return nil, E(op, Invalid, "code length out of range")
 	}
 	if req.Purpose != PurposeAny {
-		if err := s.cfg.Guard.AllowLookup(ctx); err != nil {
+		if err := s.guard(ctx).AllowLookup(ctx); err != nil {
 			return nil, err
 		}
 		if err := s.expectRegistered(ctx, op, phone, req.Purpose == PurposeReset); err != nil {
@@ -149,7 +157,7 @@ func (s *Service) SendCode(ctx context.Context, req SendCodeRequest) (*SendCodeR
 		}
 	}
 	// After the registration check: a refused send spends no SMS budget.
-	if err := s.cfg.Guard.AllowSend(ctx, phone); err != nil {
+	if err := s.guard(ctx).AllowSend(ctx, phone); err != nil {
 		return nil, err
 	}
 	code, err := randomDigits(n)
@@ -203,7 +211,7 @@ func (s *Service) IsRegistered(ctx context.Context, phone string) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	if err := s.cfg.Guard.AllowLookup(ctx); err != nil {
+	if err := s.guard(ctx).AllowLookup(ctx); err != nil {
 		return false, err
 	}
 	return s.registered(ctx, op, p)
@@ -215,6 +223,22 @@ type VerifyCodeRequest struct {
 	Phone   string
 	Purpose Purpose
 	Code    string
+	// ForRecentCheck makes the ticket one that Proof.RecentCheck accepts:
+	// bound to the client's address (core.ClientIP) instead of a secret
+	// value, and short-lived (RecentCheckTTL), for apiv4's forget_password,
+	// whose step 2 carries nothing. The returned ticket value is then "".
+	ForRecentCheck bool
+}
+
+// RecentCheckTTL is how long a ForRecentCheck verification stays usable.
+const RecentCheckTTL = 5 * time.Minute
+
+// recentCheckHash binds a recent-check ticket to the client's address: the
+// step that takes it must come from the same address. A ticket from
+// VerifyCode without ForRecentCheck has a random value's hash, so no
+// request can take it this way.
+func recentCheckHash(ctx context.Context) [32]byte {
+	return sha256.Sum256([]byte("recent-check|" + ClientIP(ctx)))
 }
 
 // VerifyCode consumes a correct code and returns a one-use ticket for the
@@ -228,11 +252,13 @@ func (s *Service) VerifyCode(ctx context.Context, req VerifyCodeRequest) (string
 	if err := s.checkCode(ctx, op, phone, req.Purpose, req.Code); err != nil {
 		return "", err
 	}
-	ticket, hash, err := newSecret()
-	if err != nil {
+	t := &Ticket{Phone: phone, Purpose: req.Purpose, ExpiresAt: s.cfg.Now().Add(s.cfg.TicketTTL)}
+	var ticket string
+	if req.ForRecentCheck {
+		t.Hash, t.ExpiresAt = recentCheckHash(ctx), s.cfg.Now().Add(min(RecentCheckTTL, s.cfg.TicketTTL))
+	} else if ticket, t.Hash, err = newSecret(); err != nil {
 		return "", Wrap(op, Internal, err)
 	}
-	t := &Ticket{Hash: hash, Phone: phone, Purpose: req.Purpose, ExpiresAt: s.cfg.Now().Add(s.cfg.TicketTTL)}
 	if err := s.eph.PutTicket(ctx, t); err != nil {
 		return "", Wrap(op, Internal, err)
 	}
@@ -244,9 +270,10 @@ func (s *Service) VerifyCode(ctx context.Context, req VerifyCodeRequest) (string
 type Proof struct {
 	Code   string
 	Ticket string
-	// RecentCheck accepts the phone's pending ticket without its value.
-	// Only for apiv4's forget_password, whose step 2 carries nothing: the
-	// ticket is still one-use, bound to the phone and short-lived.
+	// RecentCheck accepts the phone's ticket from a VerifyCode with
+	// ForRecentCheck, made for the same client address. Only for apiv4's
+	// forget_password, whose step 2 carries nothing: the ticket is one-use,
+	// bound to the phone and the address, and short-lived.
 	RecentCheck bool
 }
 
@@ -257,7 +284,8 @@ func (s *Service) checkProof(ctx context.Context, op, phone string, purpose Purp
 		h := sha256.Sum256([]byte(p.Ticket))
 		return s.eph.TakeTicket(ctx, phone, purpose, &h, now)
 	case p.RecentCheck:
-		return s.eph.TakeTicket(ctx, phone, purpose, nil, now)
+		h := recentCheckHash(ctx)
+		return s.eph.TakeTicket(ctx, phone, purpose, &h, now)
 	case p.Code != "":
 		return s.checkCode(ctx, op, phone, purpose, p.Code)
 	}
@@ -268,7 +296,7 @@ func (s *Service) checkCode(ctx context.Context, op, phone string, purpose Purpo
 	if code == "" {
 		return E(op, Invalid, "a code is required")
 	}
-	if err := s.cfg.Guard.AllowCodeCheck(ctx, phone); err != nil {
+	if err := s.guard(ctx).AllowCodeCheck(ctx, phone); err != nil {
 		return err
 	}
 	macs := [][32]byte{s.codeMAC(phone, purpose, code)}
@@ -280,7 +308,7 @@ func (s *Service) checkCode(ctx context.Context, op, phone string, purpose Purpo
 		return Wrap(op, Internal, err)
 	}
 	if res == CodeMismatch || res == CodeBurned {
-		s.cfg.Guard.CodeCheckFailed(ctx, phone)
+		s.guard(ctx).CodeCheckFailed(ctx, phone)
 	}
 	switch res {
 	case CodeMatched:
@@ -338,6 +366,10 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 	if req.Profile.Gender != "" && req.Profile.Gender != "0" && req.Profile.Gender != "1" {
 		return nil, E(op, Invalid, `gender must be "0" or "1"`)
 	}
+	// The answer reveals whether the phone is registered, code or not.
+	if err := s.guard(ctx).AllowLookup(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.expectRegistered(ctx, op, phone, false); err != nil {
 		return nil, err
 	}
@@ -385,14 +417,14 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 	}
 	// Before the hash: a locked phone costs no CPU. Unknown phones count
 	// failures too, so a lock does not reveal registration.
-	if err := s.cfg.Guard.AllowLogin(ctx, phone); err != nil {
+	if err := s.guard(ctx).AllowLogin(ctx, phone); err != nil {
 		return nil, err
 	}
 	u, err := s.store.UserByPhone(ctx, phone)
 	if err != nil {
 		if KindOf(err) == NotRegistered {
 			_, _, _ = s.verify(ctx, req.Password, s.dummyHash)
-			s.cfg.Guard.LoginFailed(ctx, phone)
+			s.guard(ctx).LoginFailed(ctx, phone)
 			return nil, E(op, NotRegistered, "phone not registered")
 		}
 		return nil, Wrap(op, Internal, err)
@@ -402,10 +434,10 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 		return nil, Wrap(op, Internal, err)
 	}
 	if !ok {
-		s.cfg.Guard.LoginFailed(ctx, phone)
+		s.guard(ctx).LoginFailed(ctx, phone)
 		return nil, E(op, WrongPassword, "wrong password")
 	}
-	s.cfg.Guard.LoginSucceeded(ctx, phone)
+	s.guard(ctx).LoginSucceeded(ctx, phone)
 	var newHash string
 	if stale {
 		if newHash, err = s.hash(ctx, req.Password); err != nil {
@@ -449,6 +481,10 @@ func (s *Service) ResetPassword(ctx context.Context, req ResetRequest) error {
 		return err
 	}
 	if err := checkFields(op, req.Password); err != nil {
+		return err
+	}
+	// The answer reveals whether the phone is registered, code or not.
+	if err := s.guard(ctx).AllowLookup(ctx); err != nil {
 		return err
 	}
 	u, err := s.store.UserByPhone(ctx, phone)

@@ -554,15 +554,19 @@ func TestTicket(t *testing.T) {
 	ctx := context.Background()
 
 	// verified sends a code for purpose and trades it for a ticket.
-	verified := func(t *testing.T, h *harness, phone string, purpose core.Purpose) string {
+	verifiedAs := func(t *testing.T, h *harness, phone string, purpose core.Purpose, forRecentCheck bool) string {
 		t.Helper()
 		code := h.sendCode(t, phone, core.PurposeAny)
-		ticket, err := h.svc.VerifyCode(ctx, core.VerifyCodeRequest{Phone: phone, Purpose: purpose, Code: code})
+		ticket, err := h.svc.VerifyCode(ctx, core.VerifyCodeRequest{Phone: phone, Purpose: purpose, Code: code, ForRecentCheck: forRecentCheck})
 		mustOK(t, err)
-		if !hex32.MatchString(ticket) {
-			t.Fatalf("ticket %q is not 32 lowercase hex", ticket)
+		if forRecentCheck != (ticket == "") || !forRecentCheck && !hex32.MatchString(ticket) {
+			t.Fatalf("ticket %q (recent check %v)", ticket, forRecentCheck)
 		}
 		return ticket
+	}
+	verified := func(t *testing.T, h *harness, phone string, purpose core.Purpose) string {
+		t.Helper()
+		return verifiedAs(t, h, phone, purpose, false)
 	}
 
 	t.Run("CodeIsConsumed", func(t *testing.T) {
@@ -583,19 +587,53 @@ func TestTicket(t *testing.T) {
 
 	t.Run("RegisterWithRecentCheck", func(t *testing.T) {
 		h := newHarness(t)
-		verified(t, h, phoneN(1), core.PurposeRegister)
+		verifiedAs(t, h, phoneN(1), core.PurposeRegister, true)
 		_, err := h.svc.Register(ctx, core.RegisterRequest{Phone: phoneN(1), Password: "pw", Proof: core.Proof{RecentCheck: true}})
 		mustOK(t, err)
 	})
 
+	// A recent check takes only a verification made for it, from the same
+	// client address: not a ticket someone else got from /v1, not one made
+	// from another address.
+	t.Run("RecentCheckNeedsItsOwnVerification", func(t *testing.T) {
+		h := newHarness(t)
+		h.register(t, phoneN(1), "pw", "")
+		verified(t, h, phoneN(1), core.PurposeReset) // an ordinary ticket, e.g. the victim's through /v1
+		err := h.svc.ResetPassword(ctx, core.ResetRequest{Phone: phoneN(1), Password: "attacker", Proof: core.Proof{RecentCheck: true}})
+		wantKind(t, err, core.Unauthorized)
+
+		victim, attacker := core.WithClientIP(ctx, "198.51.100.7"), core.WithClientIP(ctx, "203.0.113.9")
+		code := h.sendCode(t, phoneN(1), core.PurposeReset)
+		_, err = h.svc.VerifyCode(victim, core.VerifyCodeRequest{Phone: phoneN(1), Purpose: core.PurposeReset, Code: code, ForRecentCheck: true})
+		mustOK(t, err)
+		err = h.svc.ResetPassword(attacker, core.ResetRequest{Phone: phoneN(1), Password: "attacker", Proof: core.Proof{RecentCheck: true}})
+		wantKind(t, err, core.Unauthorized)
+		mustOK(t, h.svc.ResetPassword(victim, core.ResetRequest{Phone: phoneN(1), Password: "mine", Proof: core.Proof{RecentCheck: true}}))
+		h.login(t, phoneN(1), "mine", "")
+	})
+
+	t.Run("RecentCheckIsShortLived", func(t *testing.T) {
+		h := newHarness(t) // TicketTTL 10 minutes; a recent check lives RecentCheckTTL
+		h.register(t, phoneN(1), "pw", "")
+		verifiedAs(t, h, phoneN(1), core.PurposeReset, true)
+		h.clock.Advance(core.RecentCheckTTL + time.Second)
+		err := h.svc.ResetPassword(ctx, core.ResetRequest{Phone: phoneN(1), Password: "new", Proof: core.Proof{RecentCheck: true}})
+		wantKind(t, err, core.Unauthorized)
+	})
+
 	proofs := []struct {
-		name  string
-		proof func(ticket string) core.Proof
+		name   string
+		recent bool // verify with ForRecentCheck
+		proof  func(ticket string) core.Proof
 	}{
-		{"Ticket", func(ticket string) core.Proof { return core.Proof{Ticket: ticket} }},
-		{"RecentCheck", func(string) core.Proof { return core.Proof{RecentCheck: true} }},
+		{"Ticket", false, func(ticket string) core.Proof { return core.Proof{Ticket: ticket} }},
+		{"RecentCheck", true, func(string) core.Proof { return core.Proof{RecentCheck: true} }},
 	}
 	for _, p := range proofs {
+		verified := func(t *testing.T, h *harness, phone string, purpose core.Purpose) string {
+			t.Helper()
+			return verifiedAs(t, h, phone, purpose, p.recent)
+		}
 		t.Run(p.name, func(t *testing.T) {
 			t.Run("OneUse", func(t *testing.T) {
 				h := newHarness(t)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -66,6 +68,12 @@ func (s WebhookSender) Send(ctx context.Context, m SMS) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// Not err itself: *url.Error quotes the URL, whose query or user
+		// info may hold the SMS provider's key, and the error is logged.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("sms webhook %s failed: %w", req.Method, ue.Err)
+		}
 		return err
 	}
 	defer resp.Body.Close()

@@ -193,3 +193,18 @@ func TestLogSender(t *testing.T) {
 		t.Errorf("the full phone number was logged")
 	}
 }
+
+// The webhook's URL may carry the SMS provider's key; a failure is logged,
+// so its error must not quote the URL.
+func TestWebhookErrorHidesURL(t *testing.T) {
+	s := core.WebhookSender{URL: "http://user:secretpass@127.0.0.1:1/send?apikey=SECRET123", Timeout: time.Second}
+	err := s.Send(t.Context(), core.SMS{Phone: "+8613800000000", Code: "123456"})
+	if err == nil {
+		t.Fatal("a send to a closed port succeeded")
+	}
+	for _, secret := range []string{"SECRET123", "secretpass", "123456"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q holds %q", err, secret)
+		}
+	}
+}

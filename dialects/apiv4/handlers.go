@@ -197,7 +197,7 @@ func (d *Dialect) verifyCode(w http.ResponseWriter, r *http.Request) {
 	}
 	// The ticket stays in the store; forget_password takes it by phone
 	// (Proof.RecentCheck), as the old app sends nothing else.
-	_, err := d.svc.VerifyCode(r.Context(), core.VerifyCodeRequest{Phone: req.Phone, Purpose: core.PurposeReset, Code: req.Code})
+	_, err := d.svc.VerifyCode(r.Context(), core.VerifyCodeRequest{Phone: req.Phone, Purpose: core.PurposeReset, Code: req.Code, ForRecentCheck: true})
 	if err != nil {
 		fail(w, r, opVerifyCode, err)
 		return

@@ -110,7 +110,9 @@ func (q *shadowQueue) work() {
 
 // run replays a job through the route's core handler and compares.
 func (q *shadowQueue) run(j *shadowJob) {
-	ctx, cancel := context.WithTimeout(core.WithClientIP(context.Background(), j.clientIP), q.tmout)
+	// WithShadow: a replay must not count against the client's limits or
+	// lock the phone; the old server served the real request.
+	ctx, cancel := context.WithTimeout(core.WithShadow(core.WithClientIP(context.Background(), j.clientIP)), q.tmout)
 	defer cancel()
 	r := j.req.WithContext(ctx)
 	r.Body = io.NopCloser(bytes.NewReader(j.body))
