@@ -21,7 +21,13 @@ func newMigrator(cfg *Config, log *slog.Logger, m *metrics.Metrics, svc *core.Se
 		if !d.Enabled || d.Upstream == nil {
 			continue // validate made sure a dialect without an old server is in core mode
 		}
-		dialects[name] = migrate.Dialect{Mode: d.Mode, Modes: d.Modes, Upstream: d.Upstream, SplitPercent: d.SplitPercent}
+		md := migrate.Dialect{Mode: d.Mode, Modes: d.Modes, Upstream: d.Upstream, SplitPercent: d.SplitPercent}
+		dialects[name] = md
+		if name == "apiv4" && md.ModeOf("forget_password") != migrate.Core {
+			// The old server let anyone reset anyone's password: only the
+			// core enforces verify_code first.
+			log.Warn("apiv4 forget_password is not served by the core: the old server resets any phone's password without a verified code; keep it in core mode (GATEWAY_APIV4_MODES=forget_password=core) unless the old server was fixed")
+		}
 	}
 	if len(dialects) == 0 {
 		return nil, nil

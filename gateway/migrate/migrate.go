@@ -37,6 +37,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"legacyauth/core"
@@ -127,6 +128,9 @@ type Dialect struct {
 	// Split mode.
 	SplitPercent int
 }
+
+// ModeOf is the mode an operation runs in.
+func (d Dialect) ModeOf(op string) Mode { return d.modeOf(op) }
 
 func (d Dialect) modeOf(op string) Mode {
 	if m, found := d.Modes[op]; found {
@@ -333,6 +337,13 @@ type request struct {
 func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := rt.read(r)
 	mode := rt.ds.cfg.modeOf(req.op)
+	if mode != Core && !cleanPathVars(r) {
+		// A path variable that is not a plain value (/sendsms/.., %2e%2e,
+		// an encoded slash) could make an upstream that normalises paths
+		// serve another endpoint than the one counted and routed here: the
+		// core answers it (with the dialect's invalid-input reply).
+		mode = Core
+	}
 	if mode == Split {
 		mode = Proxy
 		if rt.toCore(r, req) {
@@ -347,6 +358,19 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case Shadow:
 		rt.proxy(w, r, req, true)
 	}
+}
+
+// cleanPathVars reports whether every path variable of the route (the
+// apiv4 phone in /sendsms/{mobile}) is plain: digits, letters, '+', '-'.
+func cleanPathVars(r *http.Request) bool {
+	for _, v := range mux.Vars(r) {
+		for _, c := range v {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '+' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // read buffers the body (up to the route's limit; a longer one is left
