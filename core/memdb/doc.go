@@ -38,7 +38,8 @@
 // live session in hash order, frames listing the users' positions in id
 // order and the sessions' positions in user id‖hash order, and a trailer
 // with the counts, so that a short snapshot is detected. With both orders
-// stored, Open fills every table in key order without sorting.
+// stored, Open builds every table's radix tree directly from its sorted
+// records, without sorting or per-key inserts (bulk.go).
 //
 // # Writes
 //

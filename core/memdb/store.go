@@ -120,6 +120,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		lock.Close()
 		return nil, core.Wrap(op, core.Internal, err)
 	}
+	// A Snapshot of an empty MemDB is an independent, writable MemDB that
+	// tracks no watch channels (the store uses no watches): commits do not
+	// collect and close them, and bulk-loaded nodes need none (bulk.go).
+	db = db.Snapshot()
 	s := &Store{dir: dir, opts: opts, log: opts.Logger, db: db, lock: lock, stop: make(chan struct{})}
 	s.eph.init()
 	if err := s.recover(); err != nil {
@@ -143,12 +147,10 @@ func (s *Store) recover() error {
 		return err
 	}
 	s.removeAvatarTemps()
-	txn := s.db.Txn(true)
-	defer txn.Abort()
 	next := uint64(1)
 	haveSnap := false
 	if f, err := os.Open(filepath.Join(s.dir, snapName)); err == nil {
-		next, err = loadSnapshot(txn, f)
+		next, err = loadSnapshot(s.db, f)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("snapshot %s: %w", filepath.Join(s.dir, snapName), err)
@@ -178,6 +180,8 @@ func (s *Store) recover() error {
 			return fmt.Errorf("log segment %s is missing (snapshot present: %v); refusing to start without it", segName(next+uint64(i)), haveSnap)
 		}
 	}
+	txn := s.db.Txn(true)
+	defer txn.Abort()
 	if len(live) == 0 && haveSnap {
 		// The segment a snapshot names is created (and the directory
 		// fsynced) before the snapshot is renamed into place.
