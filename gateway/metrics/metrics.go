@@ -19,6 +19,7 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +60,49 @@ type Metrics struct {
 
 	versionHeader string
 	versions      *versionSet
+
+	// The series of label sets already seen, so a request looks its
+	// series up in one map instead of hashing labels in each vector
+	// (WithLabelValues). They grow with the vectors: the same label sets.
+	byRoute  seriesCache[routeSeries] // dialect, op, outcome
+	byClient seriesCache[prometheus.Counter]
+}
+
+// routeSeries are one dialect, operation and outcome's request counter and
+// the dialect and operation's latency histogram.
+type routeSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// labelKey is a label set of up to three values.
+type labelKey struct{ a, b, c string }
+
+// seriesCache maps label sets to their series, made on first use.
+type seriesCache[V any] struct {
+	mu sync.RWMutex
+	m  map[labelKey]V
+}
+
+func (c *seriesCache[V]) get(k labelKey, make func() V) V {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[k]; ok {
+		return v
+	}
+	if c.m == nil {
+		c.m = map[labelKey]V{}
+	}
+	v = make()
+	// The values may be parts of a request's headers: keep copies only.
+	c.m[labelKey{strings.Clone(k.a), strings.Clone(k.b), strings.Clone(k.c)}] = v
+	return v
 }
 
 // New builds the metrics on a new registry, with the Go runtime and
@@ -120,16 +164,36 @@ func (m *Metrics) Handler() http.Handler {
 // gateway recorded, the elapsed time and the client version header are
 // read: never the phone or the client address.
 func (m *Metrics) ObserveRequest(r *http.Request, info *gateway.Info, status int, elapsed time.Duration) {
-	dialect, op := orNone(info.Dialect), orNone(info.Op)
-	m.requests.WithLabelValues(dialect, op, Outcome(info.Outcome)).Inc()
-	m.latency.WithLabelValues(dialect, op).Observe(elapsed.Seconds())
+	dialect, op, outcome := orNone(info.Dialect), orNone(info.Op), Outcome(info.Outcome)
+	rs := m.byRoute.get(labelKey{dialect, op, outcome}, func() routeSeries {
+		return routeSeries{m.requests.WithLabelValues(dialect, op, outcome), m.latency.WithLabelValues(dialect, op)}
+	})
+	rs.requests.Inc()
+	rs.latency.Observe(elapsed.Seconds())
 	var version string
 	if m.versionHeader != "" {
 		version = HeaderVersion(r.Header.Get(m.versionHeader))
 	} else {
 		version = UserAgentVersion(r.Header.Get("User-Agent"))
 	}
-	m.clients.WithLabelValues(dialect, m.versions.label(dialect, version)).Inc()
+	m.clientCounter(dialect, version).Inc()
+}
+
+// clientCounter is the client-version counter of a dialect and version.
+// Only versions with their own label (and "unknown") are cached under
+// their value: one that versions turns into "other" is looked up again
+// each time, so what clients send cannot grow the cache.
+func (m *Metrics) clientCounter(dialect, version string) prometheus.Counter {
+	m.byClient.mu.RLock()
+	c, ok := m.byClient.m[labelKey{a: dialect, b: version}]
+	m.byClient.mu.RUnlock()
+	if ok {
+		return c
+	}
+	label := m.versions.label(dialect, version)
+	return m.byClient.get(labelKey{a: dialect, b: label}, func() prometheus.Counter {
+		return m.clients.WithLabelValues(dialect, label)
+	})
 }
 
 func orNone(s string) string {

@@ -345,3 +345,24 @@ func TestHandlerServesTheRegistry(t *testing.T) {
 		t.Errorf("/metrics: %d\n%s", w.Code, w.Body.String())
 	}
 }
+
+// A request of a label set already seen finds its series without
+// allocating (no WithLabelValues, no address parsing of the version).
+func TestObserveRequestCachedSeries(t *testing.T) {
+	m := New(Options{})
+	r := httptest.NewRequest(http.MethodGet, "/api/v4.0/isregister/13812345678", nil)
+	r.Header.Set("User-Agent", "okhttp/3.12.1")
+	info := &gateway.Info{Dialect: "apiv4", Op: "isregister", Outcome: "already_registered"}
+	for range 3 {
+		m.ObserveRequest(r, info, 200, time.Millisecond)
+	}
+	if n := testing.AllocsPerRun(100, func() { m.ObserveRequest(r, info, 200, time.Millisecond) }); n != 0 {
+		t.Errorf("ObserveRequest allocates %v times per request", n)
+	}
+	if got := value(t, m, "gateway_requests_total", "dialect", "apiv4", "op", "isregister", "outcome", "already_registered"); got != 104 { // 3, then AllocsPerRun's warm-up call and 100
+		t.Errorf("requests = %v, want 104", got)
+	}
+	if got := value(t, m, "gateway_client_requests_total", "dialect", "apiv4", "version", "okhttp/3.12.1"); got != 104 { // 3, then AllocsPerRun's warm-up call and 100
+		t.Errorf("client requests = %v, want 104", got)
+	}
+}
