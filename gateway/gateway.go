@@ -184,8 +184,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info.RequestID = requestID(r)
 	info.clientAddr = ClientIP(r, g.trusted)
 	info.ClientIP = info.clientAddr.String()
-	w.Header()["X-Request-Id"] = []string{info.RequestID}
-	r = withInfo(r, info) // the one context value: Info, also the core's client
+	st.idHeader[0] = info.RequestID
+	w.Header()["X-Request-Id"] = st.idHeader[:] // canonical key; the value slice is part of st
+	r = withInfo(r, info)                       // the one context value: Info, also the core's client
 	g.route(rec, r)
 	elapsed := time.Since(start)
 	attrs := []slog.Attr{
@@ -311,9 +312,34 @@ func requestID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-ID"); id != "" && len(id) <= 128 && printableASCII(id) {
 		return id
 	}
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return newRequestID()
+}
+
+// Request ids the gateway makes are 24 hex digits: a random prefix drawn
+// once per process (48 bits, so two processes' ids do not meet) and a
+// counter (48 bits: it does not wrap in a process's life). They only
+// correlate log lines, so they need not be unpredictable, and making one
+// is an atomic increment rather than a read of crypto/rand.
+var (
+	idPrefix = func() (p [12]byte) {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		hex.Encode(p[:], b[:])
+		return p
+	}()
+	idCounter atomic.Uint64
+)
+
+func newRequestID() string {
+	const digits = "0123456789abcdef"
+	var b [24]byte
+	copy(b[:12], idPrefix[:])
+	n := idCounter.Add(1)
+	for i := 23; i >= 12; i-- {
+		b[i] = digits[n&0xf]
+		n >>= 4
+	}
+	return string(b[:])
 }
 
 func printableASCII(s string) bool {
@@ -334,8 +360,9 @@ func maskIfSet(phone string) string {
 
 // requestState is what ServeHTTP allocates per request, in one piece.
 type requestState struct {
-	info Info
-	rec  statusRecorder
+	info     Info
+	rec      statusRecorder
+	idHeader [1]string // X-Request-Id's value
 }
 
 // statusRecorder remembers the status a handler wrote, for the log line.

@@ -1,0 +1,36 @@
+package gateway
+
+import (
+	"net/http/httptest"
+	"testing"
+)
+
+// Ids the gateway makes are 24 lower-case hex digits, distinct, sharing
+// the process's prefix; a client's printable id is kept.
+func TestRequestID(t *testing.T) {
+	seen := map[string]bool{}
+	r := httptest.NewRequest("GET", "/", nil)
+	for range 1000 {
+		id := requestID(r)
+		if len(id) != 24 || id[:12] != string(idPrefix[:]) {
+			t.Fatalf("id %q: want 24 hex digits starting with %s", id, idPrefix[:])
+		}
+		for _, c := range id {
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				t.Fatalf("id %q: not hex", id)
+			}
+		}
+		if seen[id] {
+			t.Fatalf("id %q made twice", id)
+		}
+		seen[id] = true
+	}
+	r.Header.Set("X-Request-ID", "abc-123")
+	if id := requestID(r); id != "abc-123" {
+		t.Errorf("client id not kept: %q", id)
+	}
+	r.Header.Set("X-Request-ID", "abc 123")
+	if id := requestID(r); id == "abc 123" {
+		t.Errorf("id with a space kept")
+	}
+}
