@@ -166,6 +166,14 @@ func (g *Gateway) wrapRoute(m Mount, rt Route) http.Handler {
 	})
 }
 
+// HeaderValue returns a header value slice to assign, under the header's
+// canonical key, to every reply that carries this value (h["Cache-Control"]
+// = noStore): Header.Set would allocate a new slice per reply. The slice
+// is shared: it must never be written to (net/http copies it when the
+// header is written; Set, Add and Del replace it or copy on append, as
+// its capacity is its length).
+func HeaderValue(v string) []string { return []string{v}[:1:1] }
+
 func addHeaders(w http.ResponseWriter, h http.Header) {
 	for k, v := range h {
 		w.Header()[k] = v

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 )
@@ -32,5 +33,21 @@ func TestRequestID(t *testing.T) {
 	r.Header.Set("X-Request-ID", "abc 123")
 	if id := requestID(r); id == "abc 123" {
 		t.Errorf("id with a space kept")
+	}
+}
+
+// A shared header value survives Add, Set and Del on a reply's header.
+func TestHeaderValueShared(t *testing.T) {
+	v := HeaderValue("no-store")
+	h := http.Header{"Cache-Control": v}
+	h.Add("Cache-Control", "private")
+	h2 := http.Header{"Cache-Control": v}
+	h2.Set("Cache-Control", "max-age=1")
+	h2.Del("Cache-Control")
+	if len(v) != 1 || cap(v) != 1 || v[0] != "no-store" {
+		t.Fatalf("shared value changed: %q (cap %d)", v, cap(v))
+	}
+	if got := h.Values("Cache-Control"); len(got) != 2 || got[0] != "no-store" || got[1] != "private" {
+		t.Fatalf("Add on a shared value: %q", got)
 	}
 }

@@ -167,6 +167,9 @@ func succeed(w http.ResponseWriter, r *http.Request, rep reply, data any) {
 	writeReply(w, r, http.StatusOK, rep, data)
 }
 
+// Content-Type's value on every reply (gateway.HeaderValue).
+var hvJSON = gateway.HeaderValue("application/json")
+
 // writeReply renders the body as Flask's jsonify did: pretty-printed,
 // except for requests marked X-Requested-With: XMLHttpRequest, which Flask
 // 0.10 answered on one line. The replies of the tables with no data are
@@ -190,7 +193,7 @@ func writeReply(w http.ResponseWriter, r *http.Request, status int, rep reply, d
 		length = strconv.Itoa(len(b))
 	}
 	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
+	h["Content-Type"] = hvJSON
 	h["Content-Length"] = []string{length}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

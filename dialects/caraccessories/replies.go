@@ -132,6 +132,12 @@ func lookup(op string, k core.Kind) reply {
 // response.setContentType("application/json;charset=UTF-8").
 const contentType = "application/json;charset=UTF-8"
 
+// The header values of every reply (gateway.HeaderValue).
+var (
+	hvContentType = gateway.HeaderValue(contentType)
+	hvNoStore     = gateway.HeaderValue("no-store")
+)
+
 // write renders rep with the given HTTP status: compact JSON, status then
 // msg, non-ASCII as UTF-8, no trailing newline (a servlet writing its JSON
 // string). err is the failure answered, nil on success; a RateLimited one
@@ -142,8 +148,8 @@ func write(w http.ResponseWriter, status int, rep reply, err error) {
 		body = []byte(`{"status":-2,"msg":"服务器繁忙，请稍后再试"}`)
 	}
 	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Cache-Control", "no-store") // a reply may set a session cookie
+	h["Content-Type"] = hvContentType
+	h["Cache-Control"] = hvNoStore // a reply may set a session cookie
 	gateway.SetRetryAfter(w, err)
 	w.WriteHeader(status)
 	_, _ = w.Write(body)

@@ -168,11 +168,17 @@ func (d *Dialect) fail(w http.ResponseWriter, _ *http.Request, op string, status
 	write(w, status, a.Result, &msg)
 }
 
+// The header values of every reply (gateway.HeaderValue).
+var (
+	hvJSON    = gateway.HeaderValue("application/json")
+	hvNoStore = gateway.HeaderValue("no-store")
+)
+
 // write renders the body exactly as Pyramid's json renderer did.
 func write(w http.ResponseWriter, status int, result string, message *string) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = hvJSON
+	h["Cache-Control"] = hvNoStore
 	w.WriteHeader(status)
 	_, _ = w.Write(encode(result, message))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"legacyauth/core"
+	"legacyauth/gateway"
 )
 
 // avatarSlack is what a multipart envelope may add around a full-size image.
@@ -33,6 +34,14 @@ func userOf(u *core.User) User {
 	return User{ID: u.ID, Phone: u.Phone, Name: u.Name, Nickname: u.Nickname, Gender: u.Gender, Avatar: u.Avatar}
 }
 
+// The header values every JSON reply carries (gateway.HeaderValue).
+var (
+	hvJSON    = gateway.HeaderValue("application/json")
+	hvProblem = gateway.HeaderValue("application/problem+json")
+	hvNoStore = gateway.HeaderValue("no-store")
+	hvNosniff = gateway.HeaderValue("nosniff")
+)
+
 // writeJSON replies with v. Replies carry tokens or personal data, so no
 // cache may keep them.
 func writeJSON(w http.ResponseWriter, status int, v any) error {
@@ -41,9 +50,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 		return core.Wrap("v1.writeJSON", core.Internal, err)
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = hvJSON
+	h["Cache-Control"] = hvNoStore
+	h["X-Content-Type-Options"] = hvNosniff
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
 	return nil

@@ -46,9 +46,9 @@ func WriteProblem(w http.ResponseWriter, status int, code, title, detail string)
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = hvProblem
+	h["Cache-Control"] = hvNoStore
+	h["X-Content-Type-Options"] = hvNosniff
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
 }
