@@ -49,13 +49,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return core.Wrap("v1.writeJSON", core.Internal, err)
 	}
+	writeBody(w, status, append(body, '\n'))
+	return nil
+}
+
+// writeBody replies with a JSON body already encoded (newline included),
+// with writeJSON's headers.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = hvJSON
 	h["Cache-Control"] = hvNoStore
 	h["X-Content-Type-Options"] = hvNosniff
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
-	return nil
+	_, _ = w.Write(body)
 }
 
 func parsePurpose(s string, allowAny bool) (core.Purpose, error) {
@@ -263,11 +269,16 @@ func (a *API) introspect(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err != nil {
 		return err
 	}
+	expires := s.ExpiresAt.UTC()
+	if body, ok := appendIntrospection(make([]byte, 0, 512), true, userOf(u), expires); ok {
+		writeBody(w, http.StatusOK, append(body, '\n'))
+		return nil
+	}
 	return writeJSON(w, http.StatusOK, struct {
 		Active    bool      `json:"active"`
 		User      User      `json:"user"`
 		ExpiresAt time.Time `json:"expires_at"`
-	}{true, userOf(u), s.ExpiresAt.UTC()})
+	}{true, userOf(u), expires})
 }
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request, c *call) error {
