@@ -61,8 +61,7 @@ func (b *BadInput) Unwrap() error { return b.Err }
 // otherwise 200, because the old servers answered every business outcome
 // with 200 and their own code in the body.
 func HTTPStatus(err error) int {
-	var b *BadInput
-	if errors.As(err, &b) {
+	if b, ok := errors.AsType[*BadInput](err); ok { // errors.As's target would escape: an allocation per reply
 		return b.Status
 	}
 	return http.StatusOK

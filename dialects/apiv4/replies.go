@@ -141,14 +141,13 @@ func (s shown) Unwrap() error { return s.err }
 // reader's (gateway.BadInput) or the validator's (marked shown); "" for
 // core errors, whose messages are English and for logs.
 func userMessage(err error) string {
-	var bad *gateway.BadInput
-	if errors.As(err, &bad) {
+	if bad, ok := errors.AsType[*gateway.BadInput](err); ok {
 		return bad.Err.Msg
 	}
-	var s shown
-	var ce *core.Error
-	if errors.As(err, &s) && errors.As(s.err, &ce) {
-		return ce.Msg
+	if s, ok := errors.AsType[shown](err); ok {
+		if ce, ok := errors.AsType[*core.Error](s.err); ok {
+			return ce.Msg
+		}
 	}
 	return ""
 }

@@ -220,8 +220,7 @@ func (d *Dialect) badInput(w http.ResponseWriter, r *http.Request, op string, er
 // detailOf returns the message of an error whose message is known to be
 // Chinese and safe to show (the gateway's, or this package's own).
 func detailOf(err error) string {
-	var ce *core.Error
-	if errors.As(err, &ce) {
+	if ce, ok := errors.AsType[*core.Error](err); ok {
 		return ce.Msg
 	}
 	return ""

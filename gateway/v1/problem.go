@@ -156,8 +156,7 @@ func setRateLimitHeaders(w http.ResponseWriter, err error) {
 // writeError renders err as a problem. It reports the code and status
 // written, for the caller's log line.
 func writeError(w http.ResponseWriter, err error, tokenSent bool) (code string, status int) {
-	var hp *httpProblem
-	if errors.As(err, &hp) {
+	if hp, ok := errors.AsType[*httpProblem](err); ok {
 		WriteProblem(w, hp.status, hp.code, title(hp.code), hp.detail)
 		return hp.code, hp.status
 	}
@@ -165,8 +164,7 @@ func writeError(w http.ResponseWriter, err error, tokenSent bool) (code string, 
 	status = statusOf(kind)
 	code = kind.String()
 	var detail string
-	var ce *core.Error
-	if errors.As(err, &ce) {
+	if ce, ok := errors.AsType[*core.Error](err); ok {
 		detail = ce.Msg // safe to show by core's contract
 	}
 	switch kind {
