@@ -147,7 +147,9 @@ func (g *Gateway) wrapRoute(m Mount, rt Route) http.Handler {
 			d.Reject(w, r, http.StatusRequestEntityTooLarge, core.E("gateway", core.Invalid, "body too large"))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if r.Body != http.NoBody { // net/http's body of a request without one: nothing to bound
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
 		rt.Handler(w, r)
 	})
 	if g.wrap != nil {
