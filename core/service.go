@@ -454,7 +454,10 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 	if err != nil {
 		return nil, Wrap(op, Internal, err)
 	}
-	if err := s.store.RecordLogin(ctx, u.ID, device, newHash, sess); err != nil {
+	// The store compares u.PasswordHash with the stored hash in its write:
+	// a reset that landed while this password was being checked wins, and
+	// this login answers WrongPassword with no session.
+	if err := s.store.RecordLogin(ctx, u.ID, u.PasswordHash, device, newHash, sess); err != nil {
 		return nil, Wrap(op, Internal, err)
 	}
 	u.DeviceID = device

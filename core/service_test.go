@@ -1514,3 +1514,33 @@ func TestErrorHelpers(t *testing.T) {
 		}
 	})
 }
+
+// resetFirst runs a password reset just before a login's RecordLogin, the
+// worst moment: the login checked the old password, the reset has landed.
+type resetFirst struct {
+	core.Store
+	before func()
+}
+
+func (r resetFirst) RecordLogin(ctx context.Context, userID, checkedHash, deviceID, newHash string, s *core.Session) error {
+	r.before()
+	return r.Store.RecordLogin(ctx, userID, checkedHash, deviceID, newHash, s)
+}
+
+// A login racing a password reset neither undoes the reset nor keeps a
+// session: the reset revokes every session, including this one.
+func TestLoginRacingReset(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.register(t, phoneN(1), "old-pw", "")
+	code := h.sendCode(t, phoneN(1), core.PurposeReset)
+	racing, err := core.New(resetFirst{Store: h.store, before: func() {
+		mustOK(t, h.svc.ResetPassword(ctx, core.ResetRequest{Phone: phoneN(1), Password: "new-pw", Proof: core.Proof{Code: code}}))
+	}}, h.store, h.cfg)
+	mustOK(t, err)
+	_, err = racing.Login(ctx, core.LoginRequest{Phone: phoneN(1), Password: "old-pw"})
+	wantKind(t, err, core.WrongPassword)
+	h.login(t, phoneN(1), "new-pw", "")
+	_, err = h.svc.Login(ctx, core.LoginRequest{Phone: phoneN(1), Password: "old-pw"})
+	wantKind(t, err, core.WrongPassword)
+}

@@ -19,8 +19,12 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (*User, error)
 	// RecordLogin stores the device of a successful login and its new
 	// session, and replaces the password hash when newHash is not empty
-	// (parameters were raised), atomically. NotRegistered if the user is gone.
-	RecordLogin(ctx context.Context, userID, deviceID, newHash string, s *Session) error
+	// (parameters were raised), atomically. checkedHash is the hash the
+	// password was verified against: if the stored one is another (a reset
+	// or a concurrent re-hash came first), nothing is written and the error
+	// is WrongPassword, so a login racing a reset can neither undo it nor
+	// keep a session. NotRegistered if the user is gone.
+	RecordLogin(ctx context.Context, userID, checkedHash, deviceID, newHash string, s *Session) error
 	// SetPassword replaces the password hash and revokes every session of
 	// the user, atomically. NotRegistered if the user is gone.
 	SetPassword(ctx context.Context, userID, hash string, now time.Time) error

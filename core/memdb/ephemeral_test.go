@@ -303,7 +303,7 @@ func TestClosed(t *testing.T) {
 		"CreateUser":    func() error { return s.CreateUser(ctx, user(2), nil) },
 		"UserByPhone":   func() error { _, err = s.UserByPhone(ctx, u.Phone); return err },
 		"UserByID":      func() error { _, err = s.UserByID(ctx, u.ID); return err },
-		"RecordLogin":   func() error { return s.RecordLogin(ctx, u.ID, "d", "", nil) },
+		"RecordLogin":   func() error { return s.RecordLogin(ctx, u.ID, u.PasswordHash, "d", "", nil) },
 		"SetPassword":   func() error { return s.SetPassword(ctx, u.ID, "h", t0) },
 		"Session":       func() error { _, err = s.Session(ctx, h, t0); return err },
 		"DeleteSession": func() error { return s.DeleteSession(ctx, h) },

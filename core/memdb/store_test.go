@@ -120,7 +120,7 @@ func TestRecordLogin(t *testing.T) {
 	s1 := &core.Session{TokenHash: tokenHash("a"), UserID: u.ID, CreatedAt: later, ExpiresAt: later.Add(time.Hour)}
 
 	// Same device, no new hash: only the session is stored.
-	if err := s.RecordLogin(ctx, u.ID, u.DeviceID, "", s1); err != nil {
+	if err := s.RecordLogin(ctx, u.ID, u.PasswordHash, u.DeviceID, "", s1); err != nil {
 		t.Fatal(err)
 	}
 	sameUser(t, getUser(t, s, u.Phone), u)
@@ -128,7 +128,7 @@ func TestRecordLogin(t *testing.T) {
 
 	// New device and a re-hashed password move UpdatedAt to the login.
 	s2 := &core.Session{TokenHash: tokenHash("b"), UserID: u.ID, CreatedAt: later, ExpiresAt: later.Add(time.Hour)}
-	if err := s.RecordLogin(ctx, u.ID, "new-device", "new-hash", s2); err != nil {
+	if err := s.RecordLogin(ctx, u.ID, u.PasswordHash, "new-device", "new-hash", s2); err != nil {
 		t.Fatal(err)
 	}
 	want := *u
@@ -138,14 +138,14 @@ func TestRecordLogin(t *testing.T) {
 	liveSession(t, s, "b", later)
 
 	// An empty device keeps the stored one.
-	if err := s.RecordLogin(ctx, u.ID, "", "", nil); err != nil {
+	if err := s.RecordLogin(ctx, u.ID, "new-hash", "", "", nil); err != nil {
 		t.Fatal(err)
 	}
 	sameUser(t, getUser(t, s, u.Phone), &want)
 
-	wantKind(t, s.RecordLogin(ctx, user(2).ID, "d", "", session(user(2), "c", time.Hour)), core.NotRegistered)
-	wantKind(t, s.RecordLogin(ctx, u.ID, "d", "", session(user(2), "c", time.Hour)), core.Invalid)
-	wantKind(t, s.RecordLogin(ctx, u.ID, "d", "", s1), core.Internal) // reused token hash
+	wantKind(t, s.RecordLogin(ctx, user(2).ID, user(2).PasswordHash, "d", "", session(user(2), "c", time.Hour)), core.NotRegistered)
+	wantKind(t, s.RecordLogin(ctx, u.ID, "new-hash", "d", "", session(user(2), "c", time.Hour)), core.Invalid)
+	wantKind(t, s.RecordLogin(ctx, u.ID, "new-hash", "d", "", s1), core.Internal) // reused token hash
 }
 
 func TestSetPasswordRevokesSessions(t *testing.T) {
@@ -158,7 +158,7 @@ func TestSetPasswordRevokesSessions(t *testing.T) {
 	if err := s.CreateUser(ctx, v, session(v, "v1", time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordLogin(ctx, u.ID, "", "", session(u, "u2", time.Hour)); err != nil {
+	if err := s.RecordLogin(ctx, u.ID, u.PasswordHash, "", "", session(u, "u2", time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	later := t0.Add(time.Minute)
@@ -231,7 +231,7 @@ func TestReopen(t *testing.T) {
 		}
 	}
 	later := t0.Add(time.Minute)
-	if err := s.RecordLogin(ctx, users[3].ID, "dev-x", "rehash", &core.Session{TokenHash: tokenHash("login3"), UserID: users[3].ID, CreatedAt: later, ExpiresAt: later.Add(time.Hour)}); err != nil {
+	if err := s.RecordLogin(ctx, users[3].ID, users[3].PasswordHash, "dev-x", "rehash", &core.Session{TokenHash: tokenHash("login3"), UserID: users[3].ID, CreatedAt: later, ExpiresAt: later.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	users[3].DeviceID, users[3].PasswordHash, users[3].UpdatedAt = "dev-x", "rehash", later
@@ -435,7 +435,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i > 0 {
-			if err := s.RecordLogin(ctx, u.ID, "", "", session(u, fmt.Sprint("long", i), 2*time.Hour)); err != nil {
+			if err := s.RecordLogin(ctx, u.ID, u.PasswordHash, "", "", session(u, fmt.Sprint("long", i), 2*time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 		}

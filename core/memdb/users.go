@@ -101,7 +101,7 @@ func (s *Store) userBy(op, table, key string) (*core.User, error) {
 // RecordLogin stores the login's device and session, and newHash if set.
 // UpdatedAt moves (to the session's creation time) only when the device
 // or the hash changes. An empty deviceID keeps the stored one.
-func (s *Store) RecordLogin(ctx context.Context, userID, deviceID, newHash string, sess *core.Session) error {
+func (s *Store) RecordLogin(ctx context.Context, userID, checkedHash, deviceID, newHash string, sess *core.Session) error {
 	const op = "memdb.RecordLogin"
 	if sess != nil && sess.UserID != userID {
 		return core.E(op, core.Invalid, "the session belongs to another user")
@@ -115,6 +115,9 @@ func (s *Store) RecordLogin(ctx context.Context, userID, deviceID, newHash strin
 			return core.E(op, core.NotRegistered, "no such user")
 		}
 		f := old.fields()
+		if f.hash != checkedHash {
+			return core.E(op, core.WrongPassword, "the password changed during the login")
+		}
 		nu := f
 		if deviceID != "" {
 			nu.device = deviceID

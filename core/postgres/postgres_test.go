@@ -710,5 +710,5 @@ func TestFailedTransactionConnectionReuse(t *testing.T) {
 		_, err = s.UserByID(ctx, v.ID)
 		wantKind(t, err, core.NotRegistered)
 	}
-	must(t, s.RecordLogin(ctx, u.ID, "x", "", session(u, "tok2")))
+	must(t, s.RecordLogin(ctx, u.ID, u.PasswordHash, "x", "", session(u, "tok2")))
 }

@@ -91,7 +91,7 @@ func (s *Store) userBy(ctx context.Context, op, query, key string) (*core.User, 
 // in one transaction that locks the user's row. UpdatedAt moves (to the
 // session's creation time) only when the device or the hash changes; an
 // empty deviceID keeps the stored one. This is memdb's behaviour.
-func (s *Store) RecordLogin(ctx context.Context, userID, deviceID, newHash string, sess *core.Session) error {
+func (s *Store) RecordLogin(ctx context.Context, userID, checkedHash, deviceID, newHash string, sess *core.Session) error {
 	const op = "postgres.RecordLogin"
 	if sess != nil && sess.UserID != userID {
 		return core.E(op, core.Invalid, "the session belongs to another user")
@@ -104,6 +104,9 @@ func (s *Store) RecordLogin(ctx context.Context, userID, deviceID, newHash strin
 		}
 		if err != nil {
 			return err
+		}
+		if hash != checkedHash { // the row is locked: no reset can slip in after this
+			return core.E(op, core.WrongPassword, "the password changed during the login")
 		}
 		newDevice, nextHash := device, hash
 		if deviceID != "" {

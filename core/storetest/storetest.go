@@ -327,7 +327,7 @@ func testRecordLogin(t *testing.T, s core.Store) {
 
 	// Same device, no new hash: the session is stored, the user kept.
 	s1 := session(u, "a", later, time.Hour)
-	noErr(t, s.RecordLogin(ctx, u.ID, u.DeviceID, "", s1), "RecordLogin")
+	noErr(t, s.RecordLogin(ctx, u.ID, u.PasswordHash, u.DeviceID, "", s1), "RecordLogin")
 	got := getUser(t, s, u.Phone)
 	if got.DeviceID != u.DeviceID || got.PasswordHash != u.PasswordHash {
 		t.Fatalf("after a plain login: %+v", got)
@@ -336,7 +336,7 @@ func testRecordLogin(t *testing.T, s core.Store) {
 
 	// A new device and a re-hashed password are stored with the session.
 	s2 := session(u, "b", later, time.Hour)
-	noErr(t, s.RecordLogin(ctx, u.ID, "new-device", "new-hash", s2), "RecordLogin(new device and hash)")
+	noErr(t, s.RecordLogin(ctx, u.ID, u.PasswordHash, "new-device", "new-hash", s2), "RecordLogin(new device and hash)")
 	got = getUser(t, s, u.Phone)
 	if got.DeviceID != "new-device" || got.PasswordHash != "new-hash" {
 		t.Fatalf("after a login from a new device with a new hash: %+v", got)
@@ -349,30 +349,38 @@ func testRecordLogin(t *testing.T, s core.Store) {
 	sameSession(t, live(t, s, "b", later), s2)
 
 	// A new device alone keeps the hash.
-	noErr(t, s.RecordLogin(ctx, u.ID, "third-device", "", session(u, "c", later, time.Hour)), "RecordLogin(new device)")
+	noErr(t, s.RecordLogin(ctx, u.ID, "new-hash", "third-device", "", session(u, "c", later, time.Hour)), "RecordLogin(new device)")
 	if got := getUser(t, s, u.Phone); got.DeviceID != "third-device" || got.PasswordHash != "new-hash" {
 		t.Fatalf("after a login from another device: %+v", got)
 	}
 
 	// An unknown user: NotRegistered, and its session is not stored.
 	ghost := user(2)
-	wantKind(t, s.RecordLogin(ctx, ghost.ID, "d", "", session(ghost, "ghost", later, time.Hour)), core.NotRegistered, "RecordLogin(unknown user)")
+	wantKind(t, s.RecordLogin(ctx, ghost.ID, ghost.PasswordHash, "d", "", session(ghost, "ghost", later, time.Hour)), core.NotRegistered, "RecordLogin(unknown user)")
 	gone(t, s, "ghost", later)
 
 	// Atomic: a refused session (its hash exists) changes nothing.
-	wantRefused(t, s.RecordLogin(ctx, u.ID, "fourth-device", "fourth-hash", session(u, "a", later, 5*time.Hour)), core.NotRegistered, "RecordLogin(reused token hash)")
+	wantRefused(t, s.RecordLogin(ctx, u.ID, "new-hash", "fourth-device", "fourth-hash", session(u, "a", later, 5*time.Hour)), core.NotRegistered, "RecordLogin(reused token hash)")
 	if got := getUser(t, s, u.Phone); got.DeviceID != "third-device" || got.PasswordHash != "new-hash" {
 		t.Fatalf("a refused login changed the user: %+v", got)
 	}
 	sameSession(t, live(t, s, "a", later), s1)
+
+	// A login whose password was checked against a hash that is no longer
+	// stored (a reset came first) writes nothing and keeps no session.
+	wantKind(t, s.RecordLogin(ctx, u.ID, u.PasswordHash, "fifth-device", "", session(u, "late", later, time.Hour)), core.WrongPassword, "RecordLogin(stale checked hash)")
+	gone(t, s, "late", later)
+	if got := getUser(t, s, u.Phone); got.DeviceID != "third-device" || got.PasswordHash != "new-hash" {
+		t.Fatalf("a login with a stale hash changed the user: %+v", got)
+	}
 }
 
 func testSetPassword(t *testing.T, s core.Store) {
 	u, v := user(1), user(2)
 	noErr(t, s.CreateUser(ctx, u, session(u, "u1", t0, time.Hour)), "CreateUser")
 	noErr(t, s.CreateUser(ctx, v, session(v, "v1", t0, time.Hour)), "CreateUser")
-	noErr(t, s.RecordLogin(ctx, u.ID, u.DeviceID, "", session(u, "u2", t0, 2*time.Hour)), "RecordLogin")
-	noErr(t, s.RecordLogin(ctx, u.ID, u.DeviceID, "", session(u, "u3", t0, 3*time.Hour)), "RecordLogin")
+	noErr(t, s.RecordLogin(ctx, u.ID, u.PasswordHash, u.DeviceID, "", session(u, "u2", t0, 2*time.Hour)), "RecordLogin")
+	noErr(t, s.RecordLogin(ctx, u.ID, u.PasswordHash, u.DeviceID, "", session(u, "u3", t0, 3*time.Hour)), "RecordLogin")
 	later := t0.Add(time.Minute)
 	noErr(t, s.SetPassword(ctx, u.ID, "reset-hash", later), "SetPassword")
 	want := *u
@@ -385,7 +393,7 @@ func testSetPassword(t *testing.T, s core.Store) {
 	sameUser(t, getUser(t, s, v.Phone), v, "another user")
 
 	// A login after the reset works as before.
-	noErr(t, s.RecordLogin(ctx, u.ID, u.DeviceID, "", session(u, "u4", later, time.Hour)), "RecordLogin after the reset")
+	noErr(t, s.RecordLogin(ctx, u.ID, "reset-hash", u.DeviceID, "", session(u, "u4", later, time.Hour)), "RecordLogin after the reset")
 	live(t, s, "u4", later)
 
 	wantKind(t, s.SetPassword(ctx, user(3).ID, "h", later), core.NotRegistered, "SetPassword(unknown user)")
@@ -395,7 +403,7 @@ func testSessions(t *testing.T, s core.Store) {
 	u := user(1)
 	sess := session(u, "tok", t0, time.Hour)
 	noErr(t, s.CreateUser(ctx, u, sess), "CreateUser")
-	noErr(t, s.RecordLogin(ctx, u.ID, u.DeviceID, "", session(u, "other", t0, 2*time.Hour)), "RecordLogin")
+	noErr(t, s.RecordLogin(ctx, u.ID, u.PasswordHash, u.DeviceID, "", session(u, "other", t0, 2*time.Hour)), "RecordLogin")
 	exp := sess.ExpiresAt
 
 	// Live before ExpiresAt, expired from ExpiresAt on: the store decides
@@ -478,7 +486,7 @@ func storeCalls(c context.Context, u *core.User) map[string]func(s core.Store) e
 		"UserByPhone": func(s core.Store) error { _, err := s.UserByPhone(c, u.Phone); return err },
 		"UserByID":    func(s core.Store) error { _, err := s.UserByID(c, u.ID); return err },
 		"RecordLogin": func(s core.Store) error {
-			return s.RecordLogin(c, u.ID, "d", "", session(u, "login", t0, time.Hour))
+			return s.RecordLogin(c, u.ID, u.PasswordHash, "d", "", session(u, "login", t0, time.Hour))
 		},
 		"SetPassword":   func(s core.Store) error { return s.SetPassword(c, u.ID, "h", t0) },
 		"Session":       func(s core.Store) error { _, err := s.Session(c, h, t0); return err },

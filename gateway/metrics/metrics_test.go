@@ -214,7 +214,7 @@ type fakeStore struct{ err error }
 func (f fakeStore) CreateUser(context.Context, *core.User, *core.Session) error { return f.err }
 func (f fakeStore) UserByPhone(context.Context, string) (*core.User, error)     { return nil, f.err }
 func (f fakeStore) UserByID(context.Context, string) (*core.User, error)        { return nil, f.err }
-func (f fakeStore) RecordLogin(context.Context, string, string, string, *core.Session) error {
+func (f fakeStore) RecordLogin(context.Context, string, string, string, string, *core.Session) error {
 	return f.err
 }
 func (f fakeStore) SetPassword(context.Context, string, string, time.Time) error { return f.err }

@@ -73,9 +73,9 @@ func (s *store) UserByID(ctx context.Context, id string) (_ *core.User, err erro
 	return s.s.UserByID(ctx, id)
 }
 
-func (s *store) RecordLogin(ctx context.Context, userID, deviceID, newHash string, sess *core.Session) (err error) {
+func (s *store) RecordLogin(ctx context.Context, userID, checkedHash, deviceID, newHash string, sess *core.Session) (err error) {
 	defer s.o.done("RecordLogin", time.Now(), &err)
-	return s.s.RecordLogin(ctx, userID, deviceID, newHash, sess)
+	return s.s.RecordLogin(ctx, userID, checkedHash, deviceID, newHash, sess)
 }
 
 func (s *store) SetPassword(ctx context.Context, userID, hash string, now time.Time) (err error) {
