@@ -406,7 +406,15 @@ func addressKey(ctx context.Context) string {
 		return "unknown"
 	}
 	if a.Is4() || a.Is4In6() {
-		return a.Unmap().String()
+		// The text is formatted on the stack and compared with the one the
+		// gateway recorded: when they are the same (always, for the
+		// gateway's), that string is the key, and no new one is made.
+		var buf [len("255.255.255.255")]byte
+		b := a.Unmap().AppendTo(buf[:0])
+		if ip := core.ClientIP(ctx); ip == string(b) {
+			return ip
+		}
+		return string(b)
 	}
 	p, _ := a.Prefix(64)
 	return p.String()
