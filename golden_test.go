@@ -127,6 +127,7 @@ func checkSchemas(t *testing.T, c *contracts.Case, res *contracts.Result) {
 }
 
 var (
+	logTime       = regexp.MustCompile(`"time":"[^"]*"`)
 	passwordParam = regexp.MustCompile(`password"?\s*[:=]\s*"?([^"&\s,}]+)`)
 	// Bearer secrets in replies: apiv4's token, resultcode's token (its
 	// message), /v1's token; user ids are not secrets and may be logged.
@@ -138,7 +139,8 @@ var (
 // case used: passwords sent, codes sent by SMS, tokens and ids answered.
 func checkNoSecretsLogged(t *testing.T, g *testGateway, c *contracts.Case, res *contracts.Result) {
 	t.Helper()
-	log := g.Log.String()
+	// Timestamps out: a 4-digit code such as 2026 would match the year.
+	log := logTime.ReplaceAllString(g.Log.String(), "")
 	var secrets []string
 	for _, ex := range c.Exchanges {
 		for _, m := range passwordParam.FindAllStringSubmatch(ex.Request, -1) {
