@@ -158,3 +158,18 @@ func TestParseProxies(t *testing.T) {
 		t.Errorf("127.0.0.2 behind a trusted 127.0.0.1: %v", got)
 	}
 }
+
+func TestMaskPathPhones(t *testing.T) {
+	for in, want := range map[string]string{
+		"/api/v4.0/isregister/13812341234": "/api/v4.0/isregister/138****1234",
+		"/api/v4.0/sendsms/13812341234/x":  "/api/v4.0/sendsms/138****1234/x",
+		"/api/v4.0/login":                  "/api/v4.0/login",
+		"/a/123456/b":                      "/a/123456/b",
+		"/x/+8613812341234":                "/x/+861****1234",
+		"/13812341234":                     "/138****1234",
+	} {
+		if got := maskPathPhones(in); got != want {
+			t.Errorf("maskPathPhones(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -202,7 +202,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	attrs := []slog.Attr{
 		slog.String("request_id", info.RequestID),
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", maskPathPhones(r.URL.Path)),
 		slog.String("dialect", info.Dialect),
 		slog.String("op", info.Op),
 		slog.String("outcome", info.Outcome),
@@ -396,3 +396,29 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// maskPathPhones masks runs of 7 or more digits in a path: apiv4 carries
+// the phone in its path (/sendsms/13812341234), and logs show phones only
+// masked. A path without such a run is returned as is, without copying.
+func maskPathPhones(p string) string {
+	var b []byte
+	for i := 0; i < len(p); {
+		j := i
+		for j < len(p) && p[j] >= '0' && p[j] <= '9' {
+			j++
+		}
+		if j-i >= 7 {
+			if b == nil {
+				b = append(make([]byte, 0, len(p)), p[:i]...)
+			}
+			b = append(b, core.MaskPhone(p[i:j])...)
+		} else if b != nil {
+			b = append(b, p[i:max(j, i+1)]...)
+		}
+		i = max(j, i+1)
+	}
+	if b == nil {
+		return p
+	}
+	return string(b)
+}

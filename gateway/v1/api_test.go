@@ -362,6 +362,7 @@ func TestSendCodeErrors(t *testing.T) {
 	h.do("POST", "/v1/codes", obj{"phone": phone}).problem(400, "invalid")
 	h.do("POST", "/v1/codes", obj{"phone": phone, "purpose": "login"}).problem(400, "invalid")
 	h.do("POST", "/v1/codes", obj{"phone": phone, "purpose": "any", "length": 3}).problem(400, "invalid")
+	h.do("POST", "/v1/codes", obj{"phone": phone, "purpose": "reset", "length": 4}).problem(400, "invalid") // 4 and 5 digits are for the legacy apps only
 	h.do("POST", "/v1/codes", obj{"phone": phone, "purpose": "reset"}).problem(404, "not_registered")
 
 	h.do("POST", "/v1/codes", obj{"phone": phone, "purpose": "any", "length": 8}).want(200)

@@ -97,6 +97,11 @@ func (a *API) sendCode(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	c.setPhone(req.Phone)
+	// The core accepts 4 and 5 digits for the legacy apps that show them;
+	// a new client gets no weaker code than the default.
+	if req.Length != 0 && (req.Length < 6 || req.Length > 10) {
+		return invalid("length must be 6 to 10 digits")
+	}
 	purpose, err := parsePurpose(req.Purpose, true)
 	if err != nil {
 		return err
