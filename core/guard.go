@@ -18,6 +18,9 @@ type Guard interface {
 	// AllowLookup is asked before an answer that reveals whether a phone
 	// is registered.
 	AllowLookup(ctx context.Context) error
+	// AllowUpload is asked before an avatar is stored (anyone may upload,
+	// as resultcode's old server allowed, so the disk is what to protect).
+	AllowUpload(ctx context.Context) error
 	// AllowCodeCheck is asked before a code for phone is checked;
 	// CodeCheckFailed is told when a check found a wrong code.
 	AllowCodeCheck(ctx context.Context, phone string) error
@@ -42,6 +45,7 @@ type noGuard struct{}
 
 func (noGuard) AllowSend(context.Context, string) error      { return nil }
 func (noGuard) AllowLookup(context.Context) error            { return nil }
+func (noGuard) AllowUpload(context.Context) error            { return nil }
 func (noGuard) AllowCodeCheck(context.Context, string) error { return nil }
 func (noGuard) CodeCheckFailed(context.Context, string)      {}
 func (noGuard) AllowLogin(context.Context, string) error     { return nil }

@@ -549,6 +549,9 @@ func (s *Service) StoreAvatar(ctx context.Context, data []byte) (string, error) 
 	if len(data) == 0 || len(data) > maxAvatarLen {
 		return "", E(op, Invalid, "avatar must be 1 byte to 5 MiB")
 	}
+	if err := s.guard(ctx).AllowUpload(ctx); err != nil {
+		return "", err
+	}
 	ct := http.DetectContentType(data)
 	ext, ok := AvatarTypes[ct]
 	if !ok {

@@ -81,6 +81,7 @@ type Config struct {
 	LoginPhone  Rule // failed logins per phone before waits begin
 	LoginAddr   Rule // failed logins per client address
 	LookupAddr  Rule // registration look-ups per client address
+	UploadAddr  Rule // avatar uploads per client address
 
 	CodeLock     time.Duration // how long code checks stay locked (15m)
 	LoginWait    time.Duration // the first wait after LoginPhone failures (1m), doubling
@@ -89,7 +90,7 @@ type Config struct {
 
 // Rules lists the config's rules, for settings and statistics.
 func (c *Config) Rules() []*Rule {
-	return []*Rule{&c.Request, &c.SMSCooldown, &c.SMSPhone, &c.SMSPhoneDay, &c.SMSAddress, &c.CodePhone, &c.LoginPhone, &c.LoginAddr, &c.LookupAddr}
+	return []*Rule{&c.Request, &c.SMSCooldown, &c.SMSPhone, &c.SMSPhoneDay, &c.SMSAddress, &c.CodePhone, &c.LoginPhone, &c.LoginAddr, &c.LookupAddr, &c.UploadAddr}
 }
 
 // Defaults are the documented defaults (README, "Limits").
@@ -111,7 +112,8 @@ func Defaults() Config {
 		CodePhone:    rule("code_phone", "10-H", "wrong codes per phone; more lock code checks for the phone for 15 minutes (guessing codes across fresh sends)"),
 		LoginPhone:   rule("login_phone", "5-H", "failed logins per phone; from the 5th on the phone waits 1 minute, doubling to 15 (password guessing)"),
 		LoginAddr:    rule("login_ip", "50-H", "failed logins per client address (password spraying across phones)"),
-		LookupAddr:   rule("lookup_ip", "100-H", "registration look-ups per client address: isregister, sendsms with expect, resultcode's 0001 (enumerating who is registered)"),
+		LookupAddr:   rule("lookup_ip", "100-H", "registration look-ups per client address: isregister, sendsms with expect, resultcode's 0001, registrations and resets (enumerating who is registered)"),
+		UploadAddr:   rule("upload_ip", "30-H", "avatar uploads per client address, up to 5 MiB each (filling the disk)"),
 		CodeLock:     15 * time.Minute,
 		LoginWait:    time.Minute,
 		LoginMaxWait: 15 * time.Minute,
@@ -196,6 +198,12 @@ func (l *Limits) AllowSend(ctx context.Context, phone string) error {
 // AllowLookup applies the per-address limit on registration look-ups.
 func (l *Limits) AllowLookup(ctx context.Context) error {
 	return l.failOpen(l.count(ctx, &l.cfg.LookupAddr, addressKey(ctx)))
+}
+
+// AllowUpload applies the per-address limit on avatar uploads. It fails
+// open, like the other non-SMS limits.
+func (l *Limits) AllowUpload(ctx context.Context) error {
+	return l.failOpen(l.count(ctx, &l.cfg.UploadAddr, addressKey(ctx)))
 }
 
 // AllowCodeCheck refuses while the phone's code checks are locked.

@@ -143,7 +143,7 @@ func TestDefaults(t *testing.T) {
 	c := limits.Defaults()
 	want := map[string]string{
 		"request": "1200-M", "sms_cooldown": "1-M", "sms_phone": "5-H", "sms_phone_day": "10-D", "sms_ip": "20-H",
-		"code_phone": "10-H", "login_phone": "5-H", "login_ip": "50-H", "lookup_ip": "100-H",
+		"code_phone": "10-H", "login_phone": "5-H", "login_ip": "50-H", "lookup_ip": "100-H", "upload_ip": "30-H",
 	}
 	rules := c.Rules()
 	if len(rules) != len(want) {
@@ -634,4 +634,27 @@ func TestNoClientIP(t *testing.T) {
 	wantOK(t, "no address", e.AllowRequest(context.Background()))
 	wantOK(t, "a garbage address", e.AllowRequest(from("not-an-ip")))
 	wantLimited(t, "no address again", e.AllowRequest(from("")), e.cfg.Request, time.Minute)
+}
+
+func TestUploadLimit(t *testing.T) {
+	cfg := limits.Defaults()
+	cfg.UploadAddr, _ = limits.ParseRule("upload_ip", "2-H")
+	clock := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	l := limits.New(memory.NewStore(), cfg, clock.Now, nil)
+	ctx := core.WithClientIP(context.Background(), "192.0.2.10")
+	for i := range 2 {
+		if err := l.AllowUpload(ctx); err != nil {
+			t.Fatalf("upload %d refused: %v", i+1, err)
+		}
+	}
+	if err := l.AllowUpload(ctx); core.KindOf(err) != core.RateLimited {
+		t.Fatalf("third upload in the hour: %v, want RateLimited", err)
+	}
+	if err := l.AllowUpload(core.WithClientIP(context.Background(), "192.0.2.11")); err != nil {
+		t.Fatalf("another address refused: %v", err)
+	}
+	clock.Advance(time.Hour)
+	if err := l.AllowUpload(ctx); err != nil {
+		t.Fatalf("next hour refused: %v", err)
+	}
 }
