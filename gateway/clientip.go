@@ -33,6 +33,12 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	return peer // every hop is trusted: the leftmost trusted one sent it
 }
 
+// FromTrustedProxy reports whether the connection that sent r comes from
+// one of the trusted proxies (whose forwarding headers may be kept).
+func FromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
+	return isTrusted(remoteAddr(r), trusted)
+}
+
 func forwardedHops(r *http.Request) []string {
 	var hops []string
 	for _, v := range r.Header.Values("X-Forwarded-For") {

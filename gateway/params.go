@@ -43,8 +43,6 @@ type File struct {
 // Get returns a parameter's value, "" when absent.
 func (p Params) Get(name string) string { return p.Values[name] }
 
-// Has reports whether a parameter was sent at all.
-func (p Params) Has(name string) bool { _, ok := p.Values[name]; return ok }
 
 // BadInput is a request the gateway could not read: malformed, too large
 // or of the wrong type. Status is the HTTP status to answer with; the core

@@ -3,6 +3,7 @@ package migrate
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -95,12 +96,12 @@ func TestOutcomesFollowTheContracts(t *testing.T) {
 					t.Errorf("%s %s: code %s (%v) missing from the outcome table", dialect, op, code, ks)
 					continue
 				}
-				if !contains(ks, name) {
+				if !slices.Contains(ks, name) {
 					t.Errorf("%s %s: code %s is %q here, but the contract gives it %v", dialect, op, code, name, ks)
 				}
 				if sp.refine != nil {
 					p := gateway.Params{Values: map[string]string{"expect": "1"}}
-					if r := sp.refine(op, p, name); !contains(ks, r) {
+					if r := sp.refine(op, p, name); !slices.Contains(ks, r) {
 						t.Errorf("%s %s: code %s with expect=1 is %q, not among %v", dialect, op, code, r, ks)
 					}
 				}

@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,7 +83,7 @@ func ParseModes(dialect, s string) (map[string]Mode, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		if known != nil && !contains(known, op) {
+		if known != nil && !slices.Contains(known, op) {
 			sort.Strings(known)
 			return nil, fmt.Errorf("%s has no operation %q (it has %s)", dialect, op, strings.Join(known, ", "))
 		}
@@ -105,15 +106,6 @@ func ParseUpstream(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("want an http(s) URL such as http://old:8080, without query or credentials")
 	}
 	return u, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Dialect configures one dialect.

@@ -98,8 +98,7 @@ func (u *upstream) relay(w http.ResponseWriter, r *http.Request) error {
 // peer appended; from anyone else (who could have written anything) it
 // is replaced by the peer alone.
 func forwarded(pr *httputil.ProxyRequest, trusted []netip.Prefix) {
-	peer := peerOf(pr.In)
-	fromTrusted := peer.IsValid() && trustedAddr(peer, trusted)
+	fromTrusted := gateway.FromTrustedProxy(pr.In, trusted)
 	if fromTrusted {
 		if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
 			pr.Out.Header["X-Forwarded-For"] = []string{strings.Join(prior, ", ")}
@@ -113,27 +112,6 @@ func forwarded(pr *httputil.ProxyRequest, trusted []netip.Prefix) {
 			}
 		}
 	}
-}
-
-func peerOf(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap()
-}
-
-func trustedAddr(a netip.Addr, trusted []netip.Prefix) bool {
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // newTransport is the default transport to the old servers: connections
