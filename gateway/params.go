@@ -43,7 +43,6 @@ type File struct {
 // Get returns a parameter's value, "" when absent.
 func (p Params) Get(name string) string { return p.Values[name] }
 
-
 // BadInput is a request the gateway could not read: malformed, too large
 // or of the wrong type. Status is the HTTP status to answer with; the core
 // error (kind Invalid) carries a message a user can be shown.
