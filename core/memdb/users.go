@@ -107,12 +107,9 @@ func (s *Store) RecordLogin(ctx context.Context, userID, checkedHash, deviceID, 
 		return core.E(op, core.Invalid, "the session belongs to another user")
 	}
 	return s.write(ctx, op, func(txn *memdb.Txn, b *batch) error {
-		old, err := lookupUser(txn, tUsers, userID)
+		old, err := existingUser(op, txn, userID)
 		if err != nil {
-			return core.Wrap(op, core.Internal, err)
-		}
-		if old == nil {
-			return core.E(op, core.NotRegistered, "no such user")
+			return err
 		}
 		f := old.fields()
 		if f.hash != checkedHash {
@@ -150,12 +147,9 @@ func (s *Store) SetPassword(ctx context.Context, userID, hash string, now time.T
 		return core.E(op, core.Invalid, "empty password hash")
 	}
 	return s.write(ctx, op, func(txn *memdb.Txn, b *batch) error {
-		old, err := lookupUser(txn, tUsers, userID)
+		old, err := existingUser(op, txn, userID)
 		if err != nil {
-			return core.Wrap(op, core.Internal, err)
-		}
-		if old == nil {
-			return core.E(op, core.NotRegistered, "no such user")
+			return err
 		}
 		nu := old.fields()
 		nu.hash = hash
@@ -291,4 +285,16 @@ func (s *Store) sweeper(every time.Duration) {
 			}
 		}
 	}
+}
+
+// existingUser finds the user a write changes: NotRegistered if it is gone.
+func existingUser(op string, txn *memdb.Txn, userID string) (*userRec, error) {
+	old, err := lookupUser(txn, tUsers, userID)
+	if err != nil {
+		return nil, core.Wrap(op, core.Internal, err)
+	}
+	if old == nil {
+		return nil, core.E(op, core.NotRegistered, "no such user")
+	}
+	return old, nil
 }

@@ -21,9 +21,12 @@ func scanUser(row pgx.Row) (*core.User, error) {
 	return &u, nil
 }
 
-func insertSession(ctx context.Context, tx pgx.Tx, s *core.Session) error {
+func insertSession(ctx context.Context, op string, tx pgx.Tx, s *core.Session) error {
 	_, err := tx.Exec(ctx, "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
 		s.TokenHash[:], s.UserID, s.CreatedAt, s.ExpiresAt)
+	if uniqueViolation(err, "sessions_pkey") {
+		return core.E(op, core.Internal, "session token hash already exists") // a broken token generator
+	}
 	return err
 }
 
@@ -50,10 +53,7 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User, sess *core.Session
 			return err
 		}
 		if sess != nil {
-			if err := insertSession(ctx, tx, sess); err != nil {
-				if uniqueViolation(err, "sessions_pkey") {
-					return core.E(op, core.Internal, "session token hash already exists")
-				}
+			if err := insertSession(ctx, op, tx, sess); err != nil {
 				return err
 			}
 		}
@@ -126,10 +126,7 @@ func (s *Store) RecordLogin(ctx context.Context, userID, checkedHash, deviceID, 
 			}
 		}
 		if sess != nil {
-			if err := insertSession(ctx, tx, sess); err != nil {
-				if uniqueViolation(err, "sessions_pkey") {
-					return core.E(op, core.Internal, "session token hash already exists")
-				}
+			if err := insertSession(ctx, op, tx, sess); err != nil {
 				return err
 			}
 		}
