@@ -29,7 +29,7 @@ build:
 ## fuzz: each fuzz target for FUZZTIME (default 10s), one after the other
 ## (new inputs are minimized for 1s at most: the default 60s would eat a short run)
 FUZZTIME ?= 10s
-FUZZ_TARGETS := FuzzCaraccessories:./dialects/caraccessories FuzzApiv4:./dialects/apiv4 FuzzResultcode:./dialects/resultcode FuzzDetection:./gateway
+FUZZ_TARGETS := FuzzCaraccessories:./dialects/caraccessories FuzzApiv4:./dialects/apiv4 FuzzResultcode:./dialects/resultcode FuzzDetection:./gateway FuzzAppend:./internal/jsonstr
 .PHONY: fuzz
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
