@@ -84,7 +84,24 @@ func newLogger(cfg *Config, w io.Writer) (*slog.Logger, *logWriter) {
 	if cfg.LogFormat == "text" || cfg.LogFormat == "auto" && isTerminal(w) {
 		return slog.New(slog.NewTextHandler(lw, opts)), lw
 	}
-	return slog.New(slog.NewJSONHandler(lw, opts)), lw
+	return slog.New(jsonLogHandler{slog.NewJSONHandler(lw, opts), lw}), lw
+}
+
+// jsonLogHandler is slog's JSONHandler and its writer, to which the
+// gateway writes its request lines directly (gateway.Options.RequestLog):
+// the same bytes, at a fraction of slog's per-record cost.
+type jsonLogHandler struct {
+	*slog.JSONHandler
+	w io.Writer
+}
+
+// requestLogOf returns the writer the gateway may write request lines to,
+// or nil when they must go through log.
+func requestLogOf(log *slog.Logger) io.Writer {
+	if h, ok := log.Handler().(jsonLogHandler); ok {
+		return h.w
+	}
+	return nil
 }
 
 // isTerminal reports whether w is a character device (a terminal), where
@@ -188,9 +205,10 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 		i.Op, i.Phone, i.Outcome = op, phone, outcome
 	}
 	gw := gateway.New(gateway.Options{
-		Mounts: mounts,
-		V1:     api,
-		Log:    log,
+		Mounts:     mounts,
+		V1:         api,
+		Log:        log,
+		RequestLog: requestLogOf(log),
 		NotFound: func(w http.ResponseWriter, r *http.Request) {
 			v1.WriteProblem(w, http.StatusNotFound, "unknown_route", "Not Found", "no dialect serves this path and method")
 		},

@@ -24,6 +24,10 @@ type Options struct {
 	Mounts []Mount      // enabled dialects and their prefixes
 	V1     http.Handler // the canonical API, served under /v1
 	Log    *slog.Logger // one line per request
+	// RequestLog, when set, is the writer of Log's handler, a
+	// slog.NewJSONHandler with no options but a level: request lines are
+	// then written to it directly, as that handler would write them.
+	RequestLog io.Writer
 	// NotFound writes the reply for a request no dialect claims (the
 	// canonical problem body); nil writes a plain 404.
 	NotFound func(w http.ResponseWriter, r *http.Request)
@@ -51,15 +55,16 @@ type Options struct {
 
 // Gateway routes every request to the dialect it speaks, or to /v1.
 type Gateway struct {
-	mounts   []*mounted
-	v1       http.Handler
-	log      *slog.Logger
-	notFound func(w http.ResponseWriter, r *http.Request)
-	trusted  []netip.Prefix
-	admit    func(ctx context.Context) error
-	rejectV1 func(w http.ResponseWriter, r *http.Request, err error)
-	observe  func(r *http.Request, info *Info, status int, elapsed time.Duration)
-	wrap     func(d Dialect, rt Route, next http.Handler) http.Handler
+	mounts     []*mounted
+	v1         http.Handler
+	log        *slog.Logger
+	requestLog io.Writer
+	notFound   func(w http.ResponseWriter, r *http.Request)
+	trusted    []netip.Prefix
+	admit      func(ctx context.Context) error
+	rejectV1   func(w http.ResponseWriter, r *http.Request, err error)
+	observe    func(r *http.Request, info *Info, status int, elapsed time.Duration)
+	wrap       func(d Dialect, rt Route, next http.Handler) http.Handler
 
 	detectionFailures atomic.Int64
 }
@@ -86,7 +91,7 @@ func (m *mounted) mayMatch(path string) bool {
 
 // New builds a Gateway.
 func New(opts Options) *Gateway {
-	g := &Gateway{v1: opts.V1, log: opts.Log, notFound: opts.NotFound, trusted: opts.TrustedProxies, admit: opts.Admit, rejectV1: opts.RejectV1}
+	g := &Gateway{v1: opts.V1, log: opts.Log, requestLog: opts.RequestLog, notFound: opts.NotFound, trusted: opts.TrustedProxies, admit: opts.Admit, rejectV1: opts.RejectV1}
 	if g.rejectV1 == nil {
 		g.rejectV1 = func(w http.ResponseWriter, r *http.Request, err error) {
 			SetRetryAfter(w, err)
@@ -199,21 +204,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = withInfo(r, info)                       // the one context value: Info, also the core's client
 	g.route(rec, r)
 	elapsed := time.Since(start)
-	attrs := []slog.Attr{
-		slog.String("request_id", info.RequestID),
-		slog.String("method", r.Method),
-		slog.String("path", maskPathPhones(r.URL.Path)),
-		slog.String("dialect", info.Dialect),
-		slog.String("op", info.Op),
-		slog.String("outcome", info.Outcome),
-		slog.Int("status", rec.status),
-		slog.String("phone", maskIfSet(info.Phone)),
-		slog.Duration("latency", elapsed),
-	}
-	if info.Backend != "" {
-		attrs = append(attrs, slog.String("backend", info.Backend))
-	}
-	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	g.logRequest(r.Context(), st, requestLine{info: info, method: r.Method, path: maskPathPhones(r.URL.Path), status: rec.status, latency: elapsed})
 	if g.observe != nil {
 		g.observe(r, info, rec.status, elapsed)
 	}
@@ -373,6 +364,7 @@ type requestState struct {
 	info     Info
 	rec      statusRecorder
 	idHeader [1]string // X-Request-Id's value
+	line     [384]byte // room for a usual log line (RequestLog)
 }
 
 // statusRecorder remembers the status a handler wrote, for the log line.
