@@ -202,15 +202,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.idHeader[0] = info.RequestID
 	w.Header()["X-Request-Id"] = st.idHeader[:] // canonical key; the value slice is part of st
 	r = withInfo(r, info)                       // the one context value: Info, also the core's client
-	g.route(rec, r)
+	g.route(st, rec, r)
 	elapsed := time.Since(start)
-	g.logRequest(r.Context(), st, requestLine{info: info, method: r.Method, path: maskPathPhones(r.URL.Path), status: rec.status, latency: elapsed})
+	g.logRequest(r.Context(), requestLine{info: info, method: r.Method, path: maskPathPhones(r.URL.Path), status: rec.status, latency: elapsed})
 	if g.observe != nil {
 		g.observe(r, info, rec.status, elapsed)
 	}
 }
 
-func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) route(st *requestState, w http.ResponseWriter, r *http.Request) {
 	if g.v1 != nil && (r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/")) {
 		InfoFrom(r.Context()).Dialect = "v1"
 		if err := g.admitted(r); err != nil {
@@ -231,11 +231,14 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		if !m.mayMatch(r.URL.Path) {
 			continue
 		}
-		var rm mux.RouteMatch
-		if m.router.Match(r, &rm) && rm.MatchErr == nil {
-			candidates = append(candidates, routeMatch{m, rm})
+		// Match's argument escapes: a local RouteMatch would be an
+		// allocation per request. The matches found are copied out.
+		rm := &st.match
+		*rm = mux.RouteMatch{}
+		if m.router.Match(r, rm) && rm.MatchErr == nil {
+			candidates = append(candidates, routeMatch{m, *rm})
 		} else if errors.Is(rm.MatchErr, mux.ErrMethodMismatch) && wrongMethod.m == nil {
-			wrongMethod = routeMatch{m, rm}
+			wrongMethod = routeMatch{m, *rm}
 		}
 	}
 	switch {
@@ -310,8 +313,10 @@ func (c *routeMatch) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-ID"); id != "" && len(id) <= 128 && printableASCII(id) {
-		return id
+	// The canonical key, read directly: Header.Get would allocate to
+	// canonicalize "X-Request-ID" on every request.
+	if v := r.Header["X-Request-Id"]; len(v) > 0 && v[0] != "" && len(v[0]) <= 128 && printableASCII(v[0]) {
+		return v[0]
 	}
 	return newRequestID()
 }
@@ -363,8 +368,8 @@ func maskIfSet(phone string) string {
 type requestState struct {
 	info     Info
 	rec      statusRecorder
-	idHeader [1]string // X-Request-Id's value
-	line     [384]byte // room for a usual log line (RequestLog)
+	idHeader [1]string      // X-Request-Id's value
+	match    mux.RouteMatch // filled by each mount's router in turn
 }
 
 // statusRecorder remembers the status a handler wrote, for the log line.

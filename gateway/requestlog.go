@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"legacyauth/internal/jsonstr"
@@ -18,16 +19,23 @@ type requestLine struct {
 	latency time.Duration
 }
 
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
 // logRequest writes the request's line: straight to g.requestLog when the
 // log is slog JSON (appendRequestLine writes what the JSONHandler would,
 // without its generic record handling, the largest part of the request
 // log's cost), through g.log otherwise.
-func (g *Gateway) logRequest(ctx context.Context, st *requestState, l requestLine) {
+func (g *Gateway) logRequest(ctx context.Context, l requestLine) {
 	if !g.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
 	if g.requestLog != nil {
-		_, _ = g.requestLog.Write(appendRequestLine(st.line[:0], time.Now(), l))
+		buf := linePool.Get().(*[]byte)
+		*buf = appendRequestLine((*buf)[:0], time.Now(), l)
+		_, _ = g.requestLog.Write(*buf)
+		if cap(*buf) <= 4<<10 { // not one grown by a huge path
+			linePool.Put(buf)
+		}
 		return
 	}
 	g.log.LogAttrs(ctx, slog.LevelInfo, "request", l.attrs()...)

@@ -51,12 +51,12 @@ func TestRequestLogHonoursLevel(t *testing.T) {
 		}
 		g := New(opts)
 		info := &Info{RequestID: "id"}
-		g.logRequest(context.Background(), &requestState{}, requestLine{info: info, method: "GET", path: "/", status: 404})
+		g.logRequest(context.Background(), requestLine{info: info, method: "GET", path: "/", status: 404})
 		if buf.Len() != 0 {
 			t.Errorf("direct=%v: at level warn, a request line was written: %s", direct, buf.Bytes())
 		}
 		opts.Log = slog.New(slog.NewJSONHandler(&buf, nil))
-		New(opts).logRequest(context.Background(), &requestState{}, requestLine{info: info, method: "GET", path: "/", status: 404})
+		New(opts).logRequest(context.Background(), requestLine{info: info, method: "GET", path: "/", status: 404})
 		if !bytes.Contains(buf.Bytes(), []byte(`"msg":"request","request_id":"id","method":"GET","path":"/"`)) {
 			t.Errorf("direct=%v: at level info, got %q", direct, buf.Bytes())
 		}

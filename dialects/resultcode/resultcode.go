@@ -163,7 +163,7 @@ func rejectOp(w http.ResponseWriter, r *http.Request, status int) string {
 // app expects at that step.
 func readRegister(r *http.Request) (gateway.Params, string, error) {
 	var seen bytes.Buffer
-	if r.Body != nil {
+	if r.Body != nil && r.Body != http.NoBody { // a GET has nothing to see: no wrappers to allocate
 		r.Body = struct {
 			io.Reader
 			io.Closer
