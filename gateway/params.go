@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strings"
 	"unicode/utf8"
 
 	"legacyauth/core"
@@ -30,9 +31,12 @@ const (
 
 // Params are a request's parameters, one value per name.
 type Params struct {
-	Values map[string]string
+	values []param        // in the order first seen
+	index  map[string]int // name → position in values, once there are many
 	Files  map[string]File
 }
+
+type param struct{ name, value string }
 
 // File is an uploaded file, held in memory (the body is already bounded).
 type File struct {
@@ -40,8 +44,70 @@ type File struct {
 	Data []byte
 }
 
+// indexFrom is how many parameters a linear search looks through before
+// Params keeps an index: requests carry a handful (no map to allocate),
+// a hostile one thousands (no quadratic duplicate check).
+const indexFrom = 16
+
+// NewParams returns parameters holding the given name, value pairs, for
+// callers that build a request's parameters themselves.
+func NewParams(kv ...string) Params {
+	var p Params
+	for i := 0; i+1 < len(kv); i += 2 {
+		p.set(kv[i], kv[i+1])
+	}
+	return p
+}
+
 // Get returns a parameter's value, "" when absent.
-func (p Params) Get(name string) string { return p.Values[name] }
+func (p Params) Get(name string) string {
+	v, _ := p.lookup(name)
+	return v
+}
+
+func (p Params) lookup(name string) (string, bool) {
+	if p.index != nil {
+		if i, ok := p.index[name]; ok {
+			return p.values[i].value, true
+		}
+		return "", false
+	}
+	for _, kv := range p.values {
+		if kv.name == name {
+			return kv.value, true
+		}
+	}
+	return "", false
+}
+
+func (p *Params) set(name, value string) {
+	if p.index != nil {
+		if i, ok := p.index[name]; ok {
+			p.values[i].value = value
+			return
+		}
+	} else {
+		for i := range p.values {
+			if p.values[i].name == name {
+				p.values[i].value = value
+				return
+			}
+		}
+	}
+	if p.values == nil {
+		p.values = make([]param, 0, 4)
+	}
+	p.values = append(p.values, param{name, value})
+	switch {
+	case p.index != nil:
+		p.index[name] = len(p.values) - 1
+	case len(p.values) > indexFrom:
+		p.index = make(map[string]int, 2*len(p.values))
+		for i, kv := range p.values {
+			p.index[kv.name] = i
+		}
+	}
+}
 
 // BadInput is a request the gateway could not read: malformed, too large
 // or of the wrong type. Status is the HTTP status to answer with; the core
@@ -73,13 +139,9 @@ func badInput(status int, msg string) *BadInput {
 // same value twice is one value. Values must be valid UTF-8 without control
 // characters. Errors are *BadInput.
 func ReadParams(r *http.Request, src Sources) (Params, error) {
-	p := Params{Values: map[string]string{}}
+	var p Params
 	if src&Query != 0 {
-		q, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil {
-			return p, badInput(http.StatusBadRequest, "请求参数格式错误")
-		}
-		if err := p.addValues(q); err != nil {
+		if err := p.addQuery(r.URL.RawQuery, "请求参数格式错误"); err != nil {
 			return p, err
 		}
 	}
@@ -100,11 +162,7 @@ func ReadParams(r *http.Request, src Sources) (Params, error) {
 	ct, ctParams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case ct == "application/x-www-form-urlencoded" && src&Form != 0:
-		v, err := url.ParseQuery(string(body))
-		if err != nil {
-			return p, badInput(http.StatusBadRequest, "表单格式错误")
-		}
-		return p, p.addValues(v)
+		return p, p.addQuery(string(body), "表单格式错误")
 	case ct == "multipart/form-data" && src&Multipart != 0:
 		return p, p.addMultipart(body, ctParams["boundary"])
 	case src&JSON != 0 && (isJSONType(ct) || src&AnyTypeJSON != 0 && ct != "application/x-www-form-urlencoded" && ct != "multipart/form-data"):
@@ -121,6 +179,41 @@ func isJSONType(ct string) bool {
 	return ct == "application/json" || len(ct) > 5 && ct[len(ct)-5:] == "+json"
 }
 
+// addQuery adds the parameters of a query string or form body, parsed as
+// url.ParseQuery parses it but without building a url.Values (three
+// allocations for a one-parameter query). As with ParseQuery followed by
+// add, a malformed query is refused as such (with badSyntax) even where
+// a name was also sent twice.
+func (p *Params) addQuery(q, badSyntax string) error {
+	if strings.Count(q, "&") >= maxQueryParams {
+		return badInput(http.StatusBadRequest, badSyntax)
+	}
+	var firstErr error
+	for q != "" {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		if strings.Contains(kv, ";") {
+			return badInput(http.StatusBadRequest, badSyntax)
+		}
+		if kv == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(kv, "=")
+		name, err1 := url.QueryUnescape(name)
+		value, err2 := url.QueryUnescape(value)
+		if err1 != nil || err2 != nil {
+			return badInput(http.StatusBadRequest, badSyntax)
+		}
+		if err := p.add(name, value); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// maxQueryParams is url.ParseQuery's own limit (GODEBUG urlmaxqueryparams).
+const maxQueryParams = 10000
+
 func (p *Params) addValues(v url.Values) error {
 	for name, vals := range v {
 		for _, val := range vals {
@@ -136,10 +229,13 @@ func (p *Params) add(name, val string) error {
 	if !cleanText(name) || !cleanText(val) {
 		return badInput(http.StatusBadRequest, "请求参数含有非法字符")
 	}
-	if old, ok := p.Values[name]; ok && old != val {
-		return badInput(http.StatusBadRequest, "参数"+name+"重复且取值不同")
+	if old, ok := p.lookup(name); ok {
+		if old != val {
+			return badInput(http.StatusBadRequest, "参数"+name+"重复且取值不同")
+		}
+		return nil
 	}
-	p.Values[name] = val
+	p.set(name, val)
 	return nil
 }
 

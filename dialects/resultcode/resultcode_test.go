@@ -378,13 +378,7 @@ func TestReject(t *testing.T) {
 }
 
 func TestRegisterOp(t *testing.T) {
-	params := func(kv ...string) gateway.Params {
-		p := gateway.Params{Values: map[string]string{}}
-		for i := 0; i+1 < len(kv); i += 2 {
-			p.Values[kv[i]] = kv[i+1]
-		}
-		return p
-	}
+	params := gateway.NewParams
 	cases := []struct {
 		method string
 		p      gateway.Params
@@ -400,7 +394,7 @@ func TestRegisterOp(t *testing.T) {
 	}
 	for _, c := range cases {
 		if got := registerOp(c.method, c.p); got != c.want {
-			t.Errorf("registerOp(%s, %v) = %s, want %s", c.method, c.p.Values, got, c.want)
+			t.Errorf("registerOp(%s, %v) = %s, want %s", c.method, c.p, got, c.want)
 		}
 	}
 }

@@ -100,7 +100,7 @@ func TestOutcomesFollowTheContracts(t *testing.T) {
 					t.Errorf("%s %s: code %s is %q here, but the contract gives it %v", dialect, op, code, name, ks)
 				}
 				if sp.refine != nil {
-					p := gateway.Params{Values: map[string]string{"expect": "1"}}
+					p := gateway.NewParams("expect", "1")
 					if r := sp.refine(op, p, name); !slices.Contains(ks, r) {
 						t.Errorf("%s %s: code %s with expect=1 is %q, not among %v", dialect, op, code, r, ks)
 					}
@@ -122,7 +122,7 @@ func TestOutcomesFollowTheContracts(t *testing.T) {
 
 func TestOutcomeOfReplies(t *testing.T) {
 	none := gateway.Params{}
-	expect1 := gateway.Params{Values: map[string]string{"expect": "1"}}
+	expect1 := gateway.NewParams("expect", "1")
 	for _, c := range []struct {
 		dialect, op string
 		p           gateway.Params
