@@ -304,10 +304,10 @@ type routeMatch struct {
 }
 
 // serve runs the matched handler as mux.Router.ServeHTTP does after its
-// Match: with the route's path variables (mux.Vars) when it has any.
+// Match, with the route's path variables (Vars) when it has any.
 func (c *routeMatch) serve(w http.ResponseWriter, r *http.Request) {
 	if len(c.rm.Vars) > 0 {
-		r = mux.SetURLVars(r, c.rm.Vars)
+		InfoFrom(r.Context()).vars = c.rm.Vars
 	}
 	c.rm.Handler.ServeHTTP(w, r)
 }

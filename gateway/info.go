@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/gorilla/mux"
+
 	"legacyauth/core"
 )
 
@@ -23,7 +25,8 @@ type Info struct {
 	// request to the core; empty when no such layer decided.
 	Backend string
 
-	clientAddr netip.Addr // ClientIP parsed
+	clientAddr netip.Addr        // ClientIP parsed
+	vars       map[string]string // the route's path variables (Vars)
 }
 
 // ClientAddress implements core.Client: the request's one context value
@@ -43,6 +46,18 @@ func InfoFrom(ctx context.Context) *Info {
 // key (core.WithClient): core.ClientIP reads the address from it.
 func withInfo(r *http.Request, i *Info) *http.Request {
 	return r.WithContext(core.WithClient(r.Context(), i))
+}
+
+// Vars returns the request's path variables (the apiv4 phone in
+// /sendsms/{mobile}): where the gateway put them when it matched the
+// route, otherwise (a handler called with mux.SetURLVars: tests, shadow
+// replays) mux.Vars. The gateway keeps them in Info rather than through
+// mux.SetURLVars, which copies the request and adds a context value.
+func Vars(r *http.Request) map[string]string {
+	if i, ok := core.ClientFrom(r.Context()).(*Info); ok && i.vars != nil {
+		return i.vars
+	}
+	return mux.Vars(r)
 }
 
 // SetOp refines the operation name of a route that dispatches to several

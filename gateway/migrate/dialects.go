@@ -7,8 +7,6 @@ import (
 	"regexp"
 	"strconv"
 
-	"github.com/gorilla/mux"
-
 	"legacyauth/core"
 	"legacyauth/gateway"
 )
@@ -121,9 +119,9 @@ var specs = map[string]*spec{
 		phone: func(op string, r *http.Request, p gateway.Params) string {
 			switch op {
 			case "sendsms":
-				return mux.Vars(r)["mobile"]
+				return gateway.Vars(r)["mobile"]
 			case "isregister":
-				return mux.Vars(r)["phone"]
+				return gateway.Vars(r)["phone"]
 			}
 			return p.Get("phone")
 		},

@@ -38,7 +38,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"legacyauth/core"
@@ -355,7 +354,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // cleanPathVars reports whether every path variable of the route (the
 // apiv4 phone in /sendsms/{mobile}) is plain: digits, letters, '+', '-'.
 func cleanPathVars(r *http.Request) bool {
-	for _, v := range mux.Vars(r) {
+	for _, v := range gateway.Vars(r) {
 		for _, c := range v {
 			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '+' || c == '-') {
 				return false

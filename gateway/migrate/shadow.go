@@ -77,7 +77,7 @@ func (q *shadowQueue) offer(rt *route, r *http.Request, req *request, oldStatus 
 	}
 	info := gateway.InfoFrom(r.Context())
 	job := &shadowJob{
-		rt: rt, op: req.op, req: r.Clone(context.Background()), body: req.body, vars: mux.Vars(r),
+		rt: rt, op: req.op, req: r.Clone(context.Background()), body: req.body, vars: gateway.Vars(r),
 		clientIP: core.ClientIP(r.Context()), requestID: info.RequestID, params: req.params,
 		oldStatus: oldStatus, oldBody: bytes.Clone(oldBody), oldOutcome: oldOutcome,
 	}
