@@ -97,7 +97,22 @@ func New(svc *core.Service, log *slog.Logger) *API {
 func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
 
 // ServeHTTP serves a request whose path is under /v1.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// What mux.Router.ServeHTTP does after a match, without the two request
+	// copies it makes to carry the route and its variables: only
+	// /v1/avatars/{name} has variables, and nothing here asks for the
+	// route. Every request matches: unmatched ones get the router's
+	// NotFound or MethodNotAllowed handler (both a.unmatched).
+	var m mux.RouteMatch
+	if !a.router.Match(r, &m) || m.Handler == nil {
+		a.unmatched(w, r)
+		return
+	}
+	if len(m.Vars) > 0 {
+		r = mux.SetURLVars(r, m.Vars)
+	}
+	m.Handler.ServeHTTP(w, r)
+}
 
 func (a *API) wrap(op string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
