@@ -73,10 +73,36 @@ type mounted struct {
 	dialect Dialect
 	prefix  string
 	router  *mux.Router
+	routes  []*mux.Route // the router's, in order
 	// literals are the literal beginnings of the routes' paths (up to the
-	// first variable): a path that starts with none of them cannot match
-	// any route, so the router's regular expressions need not run.
+	// first variable): a route whose literal a path does not start with
+	// cannot match it, so its regular expression need not run.
 	literals []string
+}
+
+// match is m.router.Match, trying only the routes whose literal beginning
+// the path has (TestMountMatchIsRouterMatch holds the two equal). On
+// apiv4's /isregister/{phone}, Router.Match ran five other routes'
+// regular expressions first: about 2 µs of every request.
+//
+// It relies on how mount registers routes, Path before Methods: a route
+// whose path does not match returns before its method matcher could set
+// a mismatch, so skipping it changes nothing; and the router has no
+// middleware.
+func (m *mounted) match(r *http.Request, rm *mux.RouteMatch) bool {
+	for i, rt := range m.routes {
+		if strings.HasPrefix(r.URL.Path, m.literals[i]) && rt.Match(r, rm) {
+			return true
+		}
+	}
+	// The rest of Router.Match with MethodNotAllowedHandler set and no
+	// NotFoundHandler.
+	if rm.MatchErr == mux.ErrMethodMismatch {
+		rm.Handler = m.router.MethodNotAllowedHandler
+		return true
+	}
+	rm.MatchErr = mux.ErrNotFound
+	return false
 }
 
 // mayMatch reports whether path starts like one of the mount's routes.
@@ -128,8 +154,9 @@ func (g *Gateway) mount(m Mount) *mounted {
 	for _, rt := range m.Dialect.Routes() {
 		// Path before Methods: with gorilla/mux 1.8.1 a later route whose method
 		// matches would otherwise clear an earlier method mismatch (404, not 405).
-		md.router.Path(md.prefix + rt.Path).Methods(rt.Methods...).Handler(g.wrapRoute(m, rt))
+		route := md.router.Path(md.prefix + rt.Path).Methods(rt.Methods...).Handler(g.wrapRoute(m, rt))
 		lit, _, _ := strings.Cut(md.prefix+rt.Path, "{")
+		md.routes = append(md.routes, route)
 		md.literals = append(md.literals, lit)
 	}
 	md.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -235,7 +262,7 @@ func (g *Gateway) route(st *requestState, w http.ResponseWriter, r *http.Request
 		// allocation per request. The matches found are copied out.
 		rm := &st.match
 		*rm = mux.RouteMatch{}
-		if m.router.Match(r, rm) && rm.MatchErr == nil {
+		if m.match(r, rm) && rm.MatchErr == nil {
 			candidates = append(candidates, routeMatch{m, *rm})
 		} else if errors.Is(rm.MatchErr, mux.ErrMethodMismatch) && wrongMethod.m == nil {
 			wrongMethod = routeMatch{m, *rm}
