@@ -11,7 +11,8 @@ import (
 func MountMatches(g *Gateway, r *http.Request) (fast, router []mux.RouteMatch, fastOK, routerOK []bool) {
 	for _, m := range g.mounts {
 		var a, b mux.RouteMatch
-		fastOK = append(fastOK, m.match(r, &a))
+		_, ok := m.match(r, &a)
+		fastOK = append(fastOK, ok)
 		routerOK = append(routerOK, m.router.Match(r, &b))
 		fast, router = append(fast, a), append(router, b)
 	}

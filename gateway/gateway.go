@@ -76,8 +76,12 @@ type mounted struct {
 	routes  []*mux.Route // the router's, in order
 	// literals are the literal beginnings of the routes' paths (up to the
 	// first variable): a route whose literal a path does not start with
-	// cannot match it, so its regular expression need not run.
+	// cannot match it, so its matchers need not run.
 	literals []string
+	// templates are the routes' paths where simple (simple[i]); the
+	// others are matched by mux's Path, which also sets their variables.
+	templates []pathTemplate
+	simple    []bool
 }
 
 // match is m.router.Match, trying only the routes whose literal beginning
@@ -89,20 +93,20 @@ type mounted struct {
 // whose path does not match returns before its method matcher could set
 // a mismatch, so skipping it changes nothing; and the router has no
 // middleware.
-func (m *mounted) match(r *http.Request, rm *mux.RouteMatch) bool {
+func (m *mounted) match(r *http.Request, rm *mux.RouteMatch) (route int, ok bool) {
 	for i, rt := range m.routes {
 		if strings.HasPrefix(r.URL.Path, m.literals[i]) && rt.Match(r, rm) {
-			return true
+			return i, true
 		}
 	}
 	// The rest of Router.Match with MethodNotAllowedHandler set and no
 	// NotFoundHandler.
 	if rm.MatchErr == mux.ErrMethodMismatch {
 		rm.Handler = m.router.MethodNotAllowedHandler
-		return true
+		return -1, true
 	}
 	rm.MatchErr = mux.ErrNotFound
-	return false
+	return -1, false
 }
 
 // mayMatch reports whether path starts like one of the mount's routes.
@@ -154,10 +158,13 @@ func (g *Gateway) mount(m Mount) *mounted {
 	for _, rt := range m.Dialect.Routes() {
 		// Path before Methods: with gorilla/mux 1.8.1 a later route whose method
 		// matches would otherwise clear an earlier method mismatch (404, not 405).
-		route := md.router.Path(md.prefix + rt.Path).Methods(rt.Methods...).Handler(g.wrapRoute(m, rt))
+		route, tpl, simple := addRoute(md.router, md.prefix+rt.Path)
+		route.Methods(rt.Methods...).Handler(g.wrapRoute(m, rt))
 		lit, _, _ := strings.Cut(md.prefix+rt.Path, "{")
 		md.routes = append(md.routes, route)
 		md.literals = append(md.literals, lit)
+		md.templates = append(md.templates, tpl)
+		md.simple = append(md.simple, simple)
 	}
 	md.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addHeaders(w, m.Headers)
@@ -262,10 +269,10 @@ func (g *Gateway) route(st *requestState, w http.ResponseWriter, r *http.Request
 		// allocation per request. The matches found are copied out.
 		rm := &st.match
 		*rm = mux.RouteMatch{}
-		if m.match(r, rm) && rm.MatchErr == nil {
-			candidates = append(candidates, routeMatch{m, *rm})
+		if i, ok := m.match(r, rm); ok && rm.MatchErr == nil {
+			candidates = append(candidates, routeMatch{m, *rm, i})
 		} else if errors.Is(rm.MatchErr, mux.ErrMethodMismatch) && wrongMethod.m == nil {
-			wrongMethod = routeMatch{m, *rm}
+			wrongMethod = routeMatch{m, *rm, -1}
 		}
 	}
 	switch {
@@ -326,13 +333,22 @@ func (g *Gateway) detectByFields(r *http.Request, candidates []routeMatch) *rout
 
 // routeMatch is a mount whose router matched a request, and the match.
 type routeMatch struct {
-	m  *mounted
-	rm mux.RouteMatch
+	m     *mounted
+	rm    mux.RouteMatch
+	route int // the index of the route matched; -1 for the mount's 405
 }
 
 // serve runs the matched handler as mux.Router.ServeHTTP does after its
 // Match, with the route's path variables (Vars) when it has any.
 func (c *routeMatch) serve(w http.ResponseWriter, r *http.Request) {
+	if c.route >= 0 && c.m.simple[c.route] && c.m.templates[c.route].varName != "" {
+		t := c.m.templates[c.route]
+		v, _ := t.match(r.URL.Path)
+		if c.rm.Vars == nil { // Route.Match makes it; not to rely on that
+			c.rm.Vars = map[string]string{}
+		}
+		c.rm.Vars[t.varName] = v
+	}
 	if len(c.rm.Vars) > 0 {
 		InfoFrom(r.Context()).vars = c.rm.Vars
 	}
