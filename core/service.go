@@ -510,15 +510,8 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*User, *Sessi
 	if !isToken(token) {
 		return nil, nil, E(op, Unauthorized, "invalid token")
 	}
-	sess, err := s.store.Session(ctx, sha256.Sum256([]byte(token)), s.cfg.Now())
+	sess, u, err := s.store.Session(ctx, sha256.Sum256([]byte(token)), s.cfg.Now())
 	if err != nil {
-		return nil, nil, Wrap(op, Internal, err)
-	}
-	u, err := s.store.UserByID(ctx, sess.UserID)
-	if err != nil {
-		if KindOf(err) == NotRegistered {
-			return nil, nil, E(op, Unauthorized, "invalid token")
-		}
 		return nil, nil, Wrap(op, Internal, err)
 	}
 	return u, sess, nil

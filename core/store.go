@@ -28,8 +28,10 @@ type Store interface {
 	// SetPassword replaces the password hash and revokes every session of
 	// the user, atomically. NotRegistered if the user is gone.
 	SetPassword(ctx context.Context, userID, hash string, now time.Time) error
-	// Session finds a session by token hash. Unauthorized if none or expired at now.
-	Session(ctx context.Context, tokenHash [32]byte, now time.Time) (*Session, error)
+	// Session finds a session by token hash, and its user, in one read:
+	// every authenticated request asks for both. Unauthorized if none,
+	// expired at now, or its user is gone.
+	Session(ctx context.Context, tokenHash [32]byte, now time.Time) (*Session, *User, error)
 	// DeleteSession revokes a session. Deleting a missing one is not an error.
 	DeleteSession(ctx context.Context, tokenHash [32]byte) error
 	// PutAvatar stores an image under a new unique name.

@@ -125,7 +125,7 @@ func TestCrash(t *testing.T) {
 			if u.PasswordHash != hash && u.PasswordHash != "h2-"+ph {
 				t.Fatalf("round %d: %s has hash %q, want %q", round, ph, u.PasswordHash, hash)
 			}
-			_, err = s.Session(ctx, tokenHash("tok-"+ph), t0)
+			_, _, err = s.Session(ctx, tokenHash("tok-"+ph), t0)
 			if revoked := u.PasswordHash == "h2-"+ph; revoked != (err != nil) {
 				t.Fatalf("round %d: session of %s (reset %v): %v", round, ph, revoked, err)
 			}

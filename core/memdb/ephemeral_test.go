@@ -305,7 +305,7 @@ func TestClosed(t *testing.T) {
 		"UserByID":      func() error { _, err = s.UserByID(ctx, u.ID); return err },
 		"RecordLogin":   func() error { return s.RecordLogin(ctx, u.ID, u.PasswordHash, "d", "", nil) },
 		"SetPassword":   func() error { return s.SetPassword(ctx, u.ID, "h", t0) },
-		"Session":       func() error { _, err = s.Session(ctx, h, t0); return err },
+		"Session":       func() error { _, _, err = s.Session(ctx, h, t0); return err },
 		"DeleteSession": func() error { return s.DeleteSession(ctx, h) },
 		"PutAvatar":     func() error { return s.PutAvatar(ctx, "a.png", "image/png", []byte("x")) },
 		"Avatar":        func() error { _, _, err = s.Avatar(ctx, "a.png"); return err },

@@ -101,7 +101,7 @@ func getUser(t testing.TB, s *Store, ph string) *core.User {
 
 func liveSession(t testing.TB, s *Store, tok string, now time.Time) *core.Session {
 	t.Helper()
-	sess, err := s.Session(ctx, tokenHash(tok), now)
+	sess, _, err := s.Session(ctx, tokenHash(tok), now)
 	if err != nil {
 		t.Fatalf("Session(%s): %v", tok, err)
 	}

@@ -52,7 +52,7 @@ func TestUsers(t *testing.T) {
 	wantKind(t, s.CreateUser(ctx, dup, session(dup, "tok3", time.Hour)), core.AlreadyRegistered)
 	_, err = s.UserByID(ctx, dup.ID)
 	wantKind(t, err, core.NotRegistered)
-	_, err = s.Session(ctx, tokenHash("tok3"), t0)
+	_, _, err = s.Session(ctx, tokenHash("tok3"), t0)
 	wantKind(t, err, core.Unauthorized)
 
 	// A reused id is a bug, not a taken phone.
@@ -102,7 +102,7 @@ func TestConcurrentCreateSamePhone(t *testing.T) {
 		t.Fatalf("phone belongs to %s, want the winner %s", got.ID, user(100+winner).ID)
 	}
 	for i := range n {
-		_, err := s.Session(ctx, tokenHash(fmt.Sprint("race", i)), t0)
+		_, _, err := s.Session(ctx, tokenHash(fmt.Sprint("race", i)), t0)
 		if (err == nil) != (i == winner) {
 			t.Fatalf("session of %d: %v", i, err)
 		}
@@ -170,7 +170,7 @@ func TestSetPasswordRevokesSessions(t *testing.T) {
 		t.Fatalf("after reset: %+v", got)
 	}
 	for _, tok := range []string{"u1", "u2"} {
-		_, err := s.Session(ctx, tokenHash(tok), t0)
+		_, _, err := s.Session(ctx, tokenHash(tok), t0)
 		wantKind(t, err, core.Unauthorized)
 	}
 	liveSession(t, s, "v1", t0) // another user's session survives
@@ -187,15 +187,15 @@ func TestSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	liveSession(t, s, "tok", t0.Add(time.Hour-time.Nanosecond))
-	_, err := s.Session(ctx, tokenHash("tok"), t0.Add(time.Hour)) // expired at its ExpiresAt
+	_, _, err := s.Session(ctx, tokenHash("tok"), t0.Add(time.Hour)) // expired at its ExpiresAt
 	wantKind(t, err, core.Unauthorized)
-	_, err = s.Session(ctx, tokenHash("nope"), t0)
+	_, _, err = s.Session(ctx, tokenHash("nope"), t0)
 	wantKind(t, err, core.Unauthorized)
 
 	if err := s.DeleteSession(ctx, tokenHash("tok")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Session(ctx, tokenHash("tok"), t0)
+	_, _, err = s.Session(ctx, tokenHash("tok"), t0)
 	wantKind(t, err, core.Unauthorized)
 	if err := s.DeleteSession(ctx, tokenHash("tok")); err != nil {
 		t.Fatalf("deleting a missing session: %v", err)
@@ -253,7 +253,7 @@ func TestReopen(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameUser(t, byID, u)
-			_, err = s.Session(ctx, tokenHash(fmt.Sprint("tok", i)), t0)
+			_, _, err = s.Session(ctx, tokenHash(fmt.Sprint("tok", i)), t0)
 			if revoked := i == 5 || i == 7; revoked != (err != nil) {
 				t.Fatalf("round %d: session %d: %v", round, i, err)
 			}
@@ -305,7 +305,7 @@ func TestCompaction(t *testing.T) {
 			want.PasswordHash = "reset"
 		}
 		sameUser(t, getUser(t, s, phone(i)), want)
-		_, err := s.Session(ctx, tokenHash(fmt.Sprint("tok", i)), t0)
+		_, _, err := s.Session(ctx, tokenHash(fmt.Sprint("tok", i)), t0)
 		if (i == 4) != (err != nil) {
 			t.Fatalf("session %d: %v", i, err)
 		}
@@ -460,7 +460,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		sameUser(t, byID, user(i))
-		_, err = s.Session(ctx, tokenHash(fmt.Sprint("short", i)), t0)
+		_, _, err = s.Session(ctx, tokenHash(fmt.Sprint("short", i)), t0)
 		wantKind(t, err, core.Unauthorized) // left out of the snapshot
 		if i > 0 {
 			liveSession(t, s, fmt.Sprint("long", i), t0)
@@ -471,7 +471,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err := s.SetPassword(ctx, user(3).ID, "h", t0); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Session(ctx, tokenHash("long3"), t0)
+	_, _, err := s.Session(ctx, tokenHash("long3"), t0)
 	wantKind(t, err, core.Unauthorized)
 	liveSession(t, s, "long4", t0)
 }

@@ -160,21 +160,29 @@ func (s *Store) SetPassword(ctx context.Context, userID, hash string, now time.T
 	})
 }
 
-// Session finds a live session.
-func (s *Store) Session(ctx context.Context, tokenHash [32]byte, now time.Time) (*core.Session, error) {
+// Session finds a live session and its user, in one read transaction.
+func (s *Store) Session(ctx context.Context, tokenHash [32]byte, now time.Time) (*core.Session, *core.User, error) {
 	const op = "memdb.Session"
 	txn, err := s.readTxn(op)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r, err := lookupSession(txn, &tokenHash)
 	if err != nil {
-		return nil, core.Wrap(op, core.Internal, err)
+		return nil, nil, core.Wrap(op, core.Internal, err)
 	}
 	if r == nil || r.expires <= toNanos(now) {
-		return nil, core.E(op, core.Unauthorized, "no such session")
+		return nil, nil, core.E(op, core.Unauthorized, "no such session")
 	}
-	return r.toCore(), nil
+	u, err := lookupUser(txn, tUsers, r.userID())
+	if err != nil {
+		return nil, nil, core.Wrap(op, core.Internal, err)
+	}
+	if u == nil {
+		return nil, nil, core.E(op, core.Unauthorized, "the session's user is gone")
+	}
+	f := u.fields()
+	return r.toCore(), f.toCore(), nil
 }
 
 // DeleteSession revokes a session; a missing one is not an error and

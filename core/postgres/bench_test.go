@@ -111,7 +111,7 @@ func BenchmarkSession(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			if _, err := s.Session(ctx, hashes[i%len(hashes)], t0); err != nil {
+			if _, _, err := s.Session(ctx, hashes[i%len(hashes)], t0); err != nil {
 				b.Fatal(err)
 			}
 			i++

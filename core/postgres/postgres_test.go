@@ -183,7 +183,7 @@ func TestMigrationsTwice(t *testing.T) {
 	if n := versions(); n != len(ms) {
 		t.Fatalf("%d migrations recorded after migrating again, want %d", n, len(ms))
 	}
-	if _, err := s2.Session(ctx, session(u, "tok").TokenHash, t0); err != nil {
+	if _, _, err := s2.Session(ctx, session(u, "tok").TokenHash, t0); err != nil {
 		t.Fatalf("data lost by migrating again: %v", err)
 	}
 	// Even the SQL itself is idempotent: a schema whose bookkeeping was
@@ -521,7 +521,7 @@ func TestOutage(t *testing.T) {
 		"UserByPhone": func() error { _, err := s.UserByPhone(ctx, u.Phone); return err },
 		"CreateUser":  func() error { return s.CreateUser(ctx, user(2), nil) },
 		"SetPassword": func() error { return s.SetPassword(ctx, u.ID, "h", t0) },
-		"Session":     func() error { _, err := s.Session(ctx, h, t0); return err },
+		"Session":     func() error { _, _, err := s.Session(ctx, h, t0); return err },
 		"CheckCode":   func() error { _, err := s.CheckCode(ctx, "p", nil, t0, 3); return err },
 	}
 	for name, call := range calls {
@@ -548,7 +548,7 @@ func TestOutage(t *testing.T) {
 	// if the server committed it before the outage cut the answer: both
 	// are allowed, a timeout means "not known". The sessions agree with it.
 	got, _ := s.UserByPhone(ctx, u.Phone)
-	_, err = s.Session(ctx, h, t0)
+	_, _, err = s.Session(ctx, h, t0)
 	if (got.PasswordHash == "h") != (err != nil) {
 		t.Fatalf("hash %q but session error %v: SetPassword was half applied", got.PasswordHash, err)
 	}

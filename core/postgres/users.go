@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"legacyauth/core"
@@ -12,10 +13,14 @@ import (
 
 const userColumns = "id, phone, password_hash, name, nickname, gender, avatar, device_id, created_at, updated_at"
 
+// userFields are the scan destinations of userColumns, in order.
+func userFields(u *core.User) []any {
+	return []any{&u.ID, &u.Phone, &u.PasswordHash, &u.Name, &u.Nickname, &u.Gender, &u.Avatar, &u.DeviceID, &u.CreatedAt, &u.UpdatedAt}
+}
+
 func scanUser(row pgx.Row) (*core.User, error) {
 	var u core.User
-	err := row.Scan(&u.ID, &u.Phone, &u.PasswordHash, &u.Name, &u.Nickname, &u.Gender, &u.Avatar, &u.DeviceID, &u.CreatedAt, &u.UpdatedAt)
-	if err != nil {
+	if err := row.Scan(userFields(&u)...); err != nil {
 		return nil, err
 	}
 	return &u, nil
@@ -154,23 +159,30 @@ func (s *Store) SetPassword(ctx context.Context, userID, hash string, now time.T
 	})
 }
 
-// Session finds a session live at now (expires_at > now).
-func (s *Store) Session(ctx context.Context, tokenHash [32]byte, now time.Time) (*core.Session, error) {
+// Session finds a session live at now (expires_at > now) and its user, in
+// one query (one round trip per authenticated request, not two).
+func (s *Store) Session(ctx context.Context, tokenHash [32]byte, now time.Time) (*core.Session, *core.User, error) {
 	const op = "postgres.Session"
 	sess := &core.Session{TokenHash: tokenHash}
+	var u core.User
 	err := s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
-		err := c.QueryRow(ctx, "SELECT user_id, created_at, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2",
-			tokenHash[:], now).Scan(&sess.UserID, &sess.CreatedAt, &sess.ExpiresAt)
-		if errors.Is(err, pgx.ErrNoRows) {
+		err := c.QueryRow(ctx, "SELECT "+sessionUserColumns+", s.created_at, s.expires_at"+
+			" FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
+			tokenHash[:], now).Scan(append(userFields(&u), &sess.CreatedAt, &sess.ExpiresAt)...)
+		if errors.Is(err, pgx.ErrNoRows) { // no session, an expired one, or its user gone
 			return core.E(op, core.Unauthorized, "no such session")
 		}
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return sess, nil
+	sess.UserID = u.ID
+	return sess, &u, nil
 }
+
+// sessionUserColumns are userColumns, of the users table aliased u.
+var sessionUserColumns = "u." + strings.ReplaceAll(userColumns, ", ", ", u.")
 
 // DeleteSession revokes a session; a missing one is not an error.
 func (s *Store) DeleteSession(ctx context.Context, tokenHash [32]byte) error {

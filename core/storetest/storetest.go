@@ -175,18 +175,26 @@ func noUser(t *testing.T, s core.Store, u *core.User, what string) {
 	wantKind(t, err, core.NotRegistered, what+": UserByID")
 }
 
+// live returns the live session of tok, after checking that the user
+// Session returns with it is its user as UserByID has it.
 func live(t *testing.T, s core.Store, tok string, now time.Time) *core.Session {
 	t.Helper()
-	sess, err := s.Session(ctx, tokenHash(tok), now)
+	sess, u, err := s.Session(ctx, tokenHash(tok), now)
 	if err != nil {
 		t.Fatalf("Session(%s) at %v: %v", tok, now, err)
 	}
+	if u == nil {
+		t.Fatalf("Session(%s): no user", tok)
+	}
+	want, err := s.UserByID(ctx, sess.UserID)
+	noErr(t, err, "UserByID(the session's user)")
+	sameUser(t, u, want, "Session("+tok+")'s user")
 	return sess
 }
 
 func gone(t *testing.T, s core.Store, tok string, now time.Time) {
 	t.Helper()
-	_, err := s.Session(ctx, tokenHash(tok), now)
+	_, _, err := s.Session(ctx, tokenHash(tok), now)
 	wantKind(t, err, core.Unauthorized, "Session("+tok+")")
 }
 
@@ -296,7 +304,7 @@ func testConcurrentCreateSamePhone(t *testing.T, s core.Store) {
 	}
 	sameUser(t, getUser(t, s, phone(7)), users[winner], "the winner")
 	for i := range n {
-		_, err := s.Session(ctx, tokenHash(fmt.Sprint("race", i)), t0)
+		_, _, err := s.Session(ctx, tokenHash(fmt.Sprint("race", i)), t0)
 		if (err == nil) != (i == winner) {
 			t.Fatalf("session of %d (winner %d): %v", i, winner, err)
 		}
@@ -489,7 +497,7 @@ func storeCalls(c context.Context, u *core.User) map[string]func(s core.Store) e
 			return s.RecordLogin(c, u.ID, u.PasswordHash, "d", "", session(u, "login", t0, time.Hour))
 		},
 		"SetPassword":   func(s core.Store) error { return s.SetPassword(c, u.ID, "h", t0) },
-		"Session":       func(s core.Store) error { _, err := s.Session(c, h, t0); return err },
+		"Session":       func(s core.Store) error { _, _, err := s.Session(c, h, t0); return err },
 		"DeleteSession": func(s core.Store) error { return s.DeleteSession(c, h) },
 		"PutAvatar":     func(s core.Store) error { return s.PutAvatar(c, avatar, "image/png", []byte("\x89PNG\r\n\x1a\n")) },
 		"Avatar": func(s core.Store) error {

@@ -218,8 +218,8 @@ func (f fakeStore) RecordLogin(context.Context, string, string, string, string, 
 	return f.err
 }
 func (f fakeStore) SetPassword(context.Context, string, string, time.Time) error { return f.err }
-func (f fakeStore) Session(context.Context, [32]byte, time.Time) (*core.Session, error) {
-	return nil, f.err
+func (f fakeStore) Session(context.Context, [32]byte, time.Time) (*core.Session, *core.User, error) {
+	return nil, nil, f.err
 }
 func (f fakeStore) DeleteSession(context.Context, [32]byte) error           { return f.err }
 func (f fakeStore) PutAvatar(context.Context, string, string, []byte) error { return f.err }

@@ -83,7 +83,7 @@ func (s *store) SetPassword(ctx context.Context, userID, hash string, now time.T
 	return s.s.SetPassword(ctx, userID, hash, now)
 }
 
-func (s *store) Session(ctx context.Context, tokenHash [32]byte, now time.Time) (_ *core.Session, err error) {
+func (s *store) Session(ctx context.Context, tokenHash [32]byte, now time.Time) (_ *core.Session, _ *core.User, err error) {
 	defer s.o.done("Session", time.Now(), &err)
 	return s.s.Session(ctx, tokenHash, now)
 }
