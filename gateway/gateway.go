@@ -237,8 +237,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["X-Request-Id"] = st.idHeader[:] // canonical key; the value slice is part of st
 	r = withInfo(r, info)                       // the one context value: Info, also the core's client
 	g.route(st, rec, r)
-	elapsed := time.Since(start)
-	g.logRequest(r.Context(), requestLine{info: info, method: r.Method, path: maskPathPhones(r.URL.Path), status: rec.status, latency: elapsed})
+	end := time.Now()
+	elapsed := end.Sub(start)
+	g.logRequest(r.Context(), requestLine{at: end, info: info, method: r.Method, path: maskPathPhones(r.URL.Path), status: rec.status, latency: elapsed})
 	if g.observe != nil {
 		g.observe(r, info, rec.status, elapsed)
 	}

@@ -12,6 +12,7 @@ import (
 
 // requestLine is what one request's log line says.
 type requestLine struct {
+	at      time.Time // when the reply was done (the direct line's time)
 	info    *Info
 	method  string
 	path    string // masked
@@ -31,7 +32,7 @@ func (g *Gateway) logRequest(ctx context.Context, l requestLine) {
 	}
 	if g.requestLog != nil {
 		buf := linePool.Get().(*[]byte)
-		*buf = appendRequestLine((*buf)[:0], time.Now(), l)
+		*buf = appendRequestLine((*buf)[:0], l)
 		_, _ = g.requestLog.Write(*buf)
 		if cap(*buf) <= 4<<10 { // not one grown by a huge path
 			linePool.Put(buf)
@@ -61,12 +62,12 @@ func (l requestLine) attrs() []slog.Attr {
 }
 
 // appendRequestLine appends the line slog.NewJSONHandler (with no options
-// but a level) writes for the record logRequest logs at time t
+// but a level) writes for the record logRequest logs at time l.at
 // (TestRequestLineMatchesJSONHandler holds it to that, byte for byte).
-func appendRequestLine(b []byte, t time.Time, l requestLine) []byte {
+func appendRequestLine(b []byte, l requestLine) []byte {
 	i := l.info
 	b = append(b, `{"time":"`...)
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = l.at.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"INFO","msg":"request","request_id":`...)
 	b = jsonstr.AppendSlog(b, i.RequestID)
 	b = append(b, `,"method":`...)

@@ -176,9 +176,8 @@ var hvJSON = gateway.HeaderValue("application/json")
 func writeReply(w http.ResponseWriter, r *http.Request, status int, rep reply, data any) {
 	xhr := strings.EqualFold(r.Header.Get("X-Requested-With"), "XMLHttpRequest") // werkzeug's is_xhr
 	var b []byte
-	var length string
-	if s, ok := data.(string); (ok && s == "" || rep.Bare && data == nil) && prerendered[rep] != nil {
-		pr := prerendered[rep]
+	var length []string
+	if pr := prerendered[rep]; pr != nil && isEmptyData(rep, data) {
 		b, length = pr.pretty, pr.prettyLen
 		if xhr {
 			b, length = pr.xhr, pr.xhrLen
@@ -189,13 +188,20 @@ func writeReply(w http.ResponseWriter, r *http.Request, status int, rep reply, d
 			indent = 0
 		}
 		b = pyJSON(replyBody(rep, data), indent)
-		length = strconv.Itoa(len(b))
+		length = []string{strconv.Itoa(len(b))}
 	}
 	h := w.Header()
 	h["Content-Type"] = hvJSON
-	h["Content-Length"] = []string{length}
+	h["Content-Length"] = length
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// isEmptyData reports whether data is what the prerendered replies hold:
+// "" (no data for a Bare reply).
+func isEmptyData(rep reply, data any) bool {
+	s, ok := data.(string)
+	return ok && s == "" || rep.Bare && data == nil
 }
 
 func replyBody(rep reply, data any) object {
@@ -208,7 +214,7 @@ func replyBody(rep reply, data any) object {
 // rendering is one reply's body in both forms, and their lengths.
 type rendering struct {
 	pretty, xhr       []byte
-	prettyLen, xhrLen string
+	prettyLen, xhrLen []string // Content-Length values (gateway.HeaderValue)
 }
 
 // prerendered holds every reply of the tables (and the rejections' fixed
@@ -240,7 +246,7 @@ var prerendered = func() map[reply]*rendering {
 			data = nil
 		}
 		pretty, xhr := pyJSON(replyBody(rep, data), 2), pyJSON(replyBody(rep, data), 0)
-		out[rep] = &rendering{pretty: pretty, xhr: xhr, prettyLen: strconv.Itoa(len(pretty)), xhrLen: strconv.Itoa(len(xhr))}
+		out[rep] = &rendering{pretty: pretty, xhr: xhr, prettyLen: gateway.HeaderValue(strconv.Itoa(len(pretty))), xhrLen: gateway.HeaderValue(strconv.Itoa(len(xhr)))}
 	}
 	return out
 }()
