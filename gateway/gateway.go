@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"legacyauth/core"
+	"legacyauth/internal/pathtpl"
 )
 
 // Options configure a Gateway.
@@ -80,7 +81,7 @@ type mounted struct {
 	literals []string
 	// templates are the routes' paths where simple (simple[i]); the
 	// others are matched by mux's Path, which also sets their variables.
-	templates []pathTemplate
+	templates []pathtpl.Template
 	simple    []bool
 }
 
@@ -158,7 +159,7 @@ func (g *Gateway) mount(m Mount) *mounted {
 	for _, rt := range m.Dialect.Routes() {
 		// Path before Methods: with gorilla/mux 1.8.1 a later route whose method
 		// matches would otherwise clear an earlier method mismatch (404, not 405).
-		route, tpl, simple := addRoute(md.router, md.prefix+rt.Path)
+		route, tpl, simple := pathtpl.Path(md.router.NewRoute(), md.prefix+rt.Path)
 		route.Methods(rt.Methods...).Handler(g.wrapRoute(m, rt))
 		lit, _, _ := strings.Cut(md.prefix+rt.Path, "{")
 		md.routes = append(md.routes, route)
@@ -342,13 +343,8 @@ type routeMatch struct {
 // serve runs the matched handler as mux.Router.ServeHTTP does after its
 // Match, with the route's path variables (Vars) when it has any.
 func (c *routeMatch) serve(w http.ResponseWriter, r *http.Request) {
-	if c.route >= 0 && c.m.simple[c.route] && c.m.templates[c.route].varName != "" {
-		t := c.m.templates[c.route]
-		v, _ := t.match(r.URL.Path)
-		if c.rm.Vars == nil { // Route.Match makes it; not to rely on that
-			c.rm.Vars = map[string]string{}
-		}
-		c.rm.Vars[t.varName] = v
+	if c.route >= 0 && c.m.simple[c.route] {
+		c.rm.Vars = c.m.templates[c.route].SetVar(c.rm.Vars, r.URL.Path)
 	}
 	if len(c.rm.Vars) > 0 {
 		InfoFrom(r.Context()).vars = c.rm.Vars

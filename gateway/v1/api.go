@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"legacyauth/core"
+	"legacyauth/internal/pathtpl"
 )
 
 // Route is one endpoint: a method and a gorilla/mux path template, as it
@@ -31,6 +32,9 @@ type API struct {
 	router *mux.Router
 	routes []Route
 	muxed  []*mux.Route // parallel to routes, to compute Allow on a 405
+	// templates are the routes' simple path templates (package pathtpl),
+	// parallel to routes, for their variables.
+	templates []pathtpl.Template
 
 	// Observe, when set before the API serves, is told the outcome of every
 	// request: the operation name (empty for an unknown path), the E.164
@@ -83,7 +87,13 @@ func New(svc *core.Service, log *slog.Logger) *API {
 		{http.MethodGet, "/v1/avatars/{name}", "get_avatar", a.avatar},
 	} {
 		a.routes = append(a.routes, Route{Method: e.method, Path: e.path})
-		a.muxed = append(a.muxed, a.router.Methods(e.method).Path(e.path).Handler(a.wrap(e.op, e.h)))
+		route, tpl, simple := pathtpl.Path(a.router.Methods(e.method), e.path)
+		a.muxed = append(a.muxed, route.Handler(a.wrap(e.op, e.h)))
+		if simple {
+			a.templates = append(a.templates, tpl)
+		} else {
+			a.templates = append(a.templates, pathtpl.Template{}) // mux's Path sets the variables
+		}
 	}
 	// mux 1.8 loses a method mismatch when a later route's method matches
 	// but its path does not, answering 404 where 405 is due; so both cases
@@ -107,6 +117,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.router.Match(r, &m) || m.Handler == nil {
 		a.unmatched(w, r)
 		return
+	}
+	for i, rt := range a.muxed {
+		if rt == m.Route {
+			m.Vars = a.templates[i].SetVar(m.Vars, r.URL.Path)
+			break
+		}
 	}
 	if len(m.Vars) > 0 {
 		r = mux.SetURLVars(r, m.Vars)

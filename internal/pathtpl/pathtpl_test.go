@@ -1,4 +1,4 @@
-package gateway
+package pathtpl
 
 import (
 	"math/rand/v2"
@@ -11,7 +11,7 @@ import (
 
 // A simple template matches what mux's Path matches, with the same
 // variable value; templates that are not simple are left to mux.
-func TestPathTemplateIsMuxPath(t *testing.T) {
+func TestTemplateIsMuxPath(t *testing.T) {
 	templates := []string{"/register", "/", "/api/v4.0/isregister/{phone}", "/api/v4.0/sendsms/{mobile}", "/sendsms/{mobile}",
 		"/caraccessories/app/login", "/{x}", "/a.b+c(d)/{v}", "/v1/avatars/{name}", "/trailing/"}
 	paths := []string{"", "/", "/register", "/register/", "/Register", "/registerx", "//register", "/api/v4.0/isregister/",
@@ -28,24 +28,24 @@ func TestPathTemplateIsMuxPath(t *testing.T) {
 		paths = append(paths, b.String())
 	}
 	for _, tpl := range templates {
-		pt, ok := parsePathTemplate(tpl)
+		pt, ok := Parse(tpl)
 		if !ok {
 			t.Fatalf("%q: not simple", tpl)
 		}
 		route := mux.NewRouter().Path(tpl)
-		for _, p := range append(paths, tpl, pt.literal, pt.literal+"v", pt.literal+"v/") {
+		for _, p := range append(paths, tpl, pt.Literal, pt.Literal+"v", pt.Literal+"v/") {
 			r := httptest.NewRequest("GET", "/", nil)
 			r.URL.Path = p
 			var rm mux.RouteMatch
 			want := route.Match(r, &rm)
-			got, gotOK := pt.match(p)
-			if gotOK != want || pt.varName != "" && want && rm.Vars[pt.varName] != got {
+			got, gotOK := pt.Match(p)
+			if gotOK != want || pt.Var != "" && want && rm.Vars[pt.Var] != got {
 				t.Fatalf("template %q, path %q: match %v %q, mux %v %v", tpl, p, gotOK, got, want, rm.Vars)
 			}
 		}
 	}
 	for _, tpl := range []string{"/a/{id:[0-9]+}", "/{a}/{b}", "/{a}/x", "/a}", "/a/{}", "/a/{b{c}"} {
-		if _, ok := parsePathTemplate(tpl); ok {
+		if _, ok := Parse(tpl); ok {
 			t.Errorf("%q: taken as simple, want it left to mux", tpl)
 		}
 	}
