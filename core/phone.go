@@ -49,9 +49,17 @@ func allDigits(s string) bool {
 // MaskPhone hides the middle of a phone number for logs: 13812341234 and
 // +8613812341234 both become 138****1234.
 func MaskPhone(phone string) string {
+	head, tail := MaskedPhoneParts(phone)
+	return head + "****" + tail
+}
+
+// MaskedPhoneParts returns what MaskPhone keeps of phone before and after
+// its "****" (both empty for a phone too short to show any), for writers
+// that append the masked form without building it.
+func MaskedPhoneParts(phone string) (head, tail string) {
 	s := LocalPhone(phone)
 	if len(s) < 7 {
-		return "****"
+		return "", ""
 	}
-	return s[:3] + "****" + s[len(s)-4:]
+	return s[:3], s[len(s)-4:]
 }

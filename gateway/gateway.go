@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"legacyauth/core"
+	"legacyauth/internal/jsonstr"
 	"legacyauth/internal/pathtpl"
 )
 
@@ -240,7 +241,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.route(st, rec, r)
 	end := time.Now()
 	elapsed := end.Sub(start)
-	g.logRequest(r.Context(), requestLine{at: end, info: info, method: r.Method, path: maskPathPhones(r.URL.Path), status: rec.status, latency: elapsed})
+	g.logRequest(r.Context(), requestLine{at: end, info: info, method: r.Method, path: r.URL.Path, status: rec.status, latency: elapsed})
 	if g.observe != nil {
 		g.observe(r, info, rec.status, elapsed)
 	}
@@ -343,10 +344,14 @@ type routeMatch struct {
 // serve runs the matched handler as mux.Router.ServeHTTP does after its
 // Match, with the route's path variables (Vars) when it has any.
 func (c *routeMatch) serve(w http.ResponseWriter, r *http.Request) {
-	if c.route >= 0 && c.m.simple[c.route] {
-		c.rm.Vars = c.m.templates[c.route].SetVar(c.rm.Vars, r.URL.Path)
-	}
-	if len(c.rm.Vars) > 0 {
+	switch {
+	case c.route >= 0 && c.m.simple[c.route]:
+		if t := c.m.templates[c.route]; t.Var != "" {
+			i := InfoFrom(r.Context())
+			i.varName = t.Var
+			i.varValue, _ = t.Match(r.URL.Path)
+		}
+	case len(c.rm.Vars) > 0:
 		InfoFrom(r.Context()).vars = c.rm.Vars
 	}
 	c.rm.Handler.ServeHTTP(w, r)
@@ -438,24 +443,46 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // the phone in its path (/sendsms/13812341234), and logs show phones only
 // masked. A path without such a run is returned as is, without copying.
 func maskPathPhones(p string) string {
-	var b []byte
+	for i := 0; i+7 <= len(p); i++ {
+		if digitRun(p, i) >= 7 {
+			return string(appendMaskedPath(make([]byte, 0, len(p)), p, false))
+		}
+	}
+	return p
+}
+
+// appendMaskedPath appends p with its runs of 7 or more digits masked as
+// core.MaskPhone masks a phone; with escape, the rest JSON-escaped as slog
+// does (the cuts are next to digits, so escaping the parts is escaping
+// the whole: jsonstr.AppendSlogContents).
+func appendMaskedPath(b []byte, p string, escape bool) []byte {
+	part := func(s string) {
+		if escape {
+			b = jsonstr.AppendSlogContents(b, s)
+		} else {
+			b = append(b, s...)
+		}
+	}
+	start := 0
 	for i := 0; i < len(p); {
-		j := i
-		for j < len(p) && p[j] >= '0' && p[j] <= '9' {
-			j++
+		n := digitRun(p, i)
+		if n >= 7 {
+			part(p[start:i])
+			head, tail := core.MaskedPhoneParts(p[i : i+n]) // digits: nothing to escape
+			b = append(append(append(b, head...), "****"...), tail...)
+			start = i + n
 		}
-		if j-i >= 7 {
-			if b == nil {
-				b = append(make([]byte, 0, len(p)), p[:i]...)
-			}
-			b = append(b, core.MaskPhone(p[i:j])...)
-		} else if b != nil {
-			b = append(b, p[i:max(j, i+1)]...)
-		}
-		i = max(j, i+1)
+		i += max(n, 1)
 	}
-	if b == nil {
-		return p
+	part(p[start:])
+	return b
+}
+
+// digitRun is the length of the run of ASCII digits at p[i:].
+func digitRun(p string, i int) int {
+	j := i
+	for j < len(p) && p[j] >= '0' && p[j] <= '9' {
+		j++
 	}
-	return string(b)
+	return j - i
 }

@@ -25,8 +25,12 @@ type Info struct {
 	// request to the core; empty when no such layer decided.
 	Backend string
 
-	clientAddr netip.Addr        // ClientIP parsed
-	vars       map[string]string // the route's path variables (Vars)
+	clientAddr netip.Addr // ClientIP parsed
+	// The route's path variables (Var): the one of a simple template
+	// (package pathtpl) as a pair, without a map; those mux's Path
+	// extracted as its map.
+	varName, varValue string
+	vars              map[string]string
 }
 
 // ClientAddress implements core.Client: the request's one context value
@@ -48,14 +52,36 @@ func withInfo(r *http.Request, i *Info) *http.Request {
 	return r.WithContext(core.WithClient(r.Context(), i))
 }
 
-// Vars returns the request's path variables (the apiv4 phone in
-// /sendsms/{mobile}): where the gateway put them when it matched the
-// route, otherwise (a handler called with mux.SetURLVars: tests, shadow
-// replays) mux.Vars. The gateway keeps them in Info rather than through
-// mux.SetURLVars, which copies the request and adds a context value.
+// Var returns the path variable name of the request's route (the apiv4
+// phone in /sendsms/{mobile}), "" when there is none: where the gateway
+// put it when it matched the route, otherwise (a handler called with
+// mux.SetURLVars: tests, shadow replays) from mux.Vars. The gateway keeps
+// variables in Info rather than through mux.SetURLVars, which copies the
+// request and adds a context value.
+func Var(r *http.Request, name string) string {
+	if i, ok := core.ClientFrom(r.Context()).(*Info); ok {
+		switch {
+		case i.varName == name:
+			return i.varValue
+		case i.vars != nil:
+			return i.vars[name]
+		case i.varName != "":
+			return ""
+		}
+	}
+	return mux.Vars(r)[name]
+}
+
+// Vars returns all the request's path variables (see Var), as a new map
+// when the gateway kept them as a pair.
 func Vars(r *http.Request) map[string]string {
-	if i, ok := core.ClientFrom(r.Context()).(*Info); ok && i.vars != nil {
-		return i.vars
+	if i, ok := core.ClientFrom(r.Context()).(*Info); ok {
+		switch {
+		case i.vars != nil:
+			return i.vars
+		case i.varName != "":
+			return map[string]string{i.varName: i.varValue}
+		}
 	}
 	return mux.Vars(r)
 }

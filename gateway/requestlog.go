@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"legacyauth/core"
 	"legacyauth/internal/jsonstr"
 )
 
@@ -15,7 +16,7 @@ type requestLine struct {
 	at      time.Time // when the reply was done (the direct line's time)
 	info    *Info
 	method  string
-	path    string // masked
+	path    string // as requested: masked when written
 	status  int
 	latency time.Duration
 }
@@ -47,7 +48,7 @@ func (l requestLine) attrs() []slog.Attr {
 	attrs := []slog.Attr{
 		slog.String("request_id", i.RequestID),
 		slog.String("method", l.method),
-		slog.String("path", l.path),
+		slog.String("path", maskPathPhones(l.path)),
 		slog.String("dialect", i.Dialect),
 		slog.String("op", i.Op),
 		slog.String("outcome", i.Outcome),
@@ -72,8 +73,8 @@ func appendRequestLine(b []byte, l requestLine) []byte {
 	b = jsonstr.AppendSlog(b, i.RequestID)
 	b = append(b, `,"method":`...)
 	b = jsonstr.AppendSlog(b, l.method)
-	b = append(b, `,"path":`...)
-	b = jsonstr.AppendSlog(b, l.path)
+	b = append(b, `,"path":"`...)
+	b = append(appendMaskedPath(b, l.path, true), '"')
 	b = append(b, `,"dialect":`...)
 	b = jsonstr.AppendSlog(b, i.Dialect)
 	b = append(b, `,"op":`...)
@@ -82,12 +83,14 @@ func appendRequestLine(b []byte, l requestLine) []byte {
 	b = jsonstr.AppendSlog(b, i.Outcome)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(l.status), 10)
-	b = append(b, `,"phone":`...)
-	if i.Phone != "" {
-		b = jsonstr.AppendSlog(b, maskIfSet(i.Phone))
-	} else {
-		b = append(b, `""`...)
+	b = append(b, `,"phone":"`...)
+	if i.Phone != "" { // maskIfSet's, in parts (see jsonstr.AppendSlogContents)
+		head, tail := core.MaskedPhoneParts(i.Phone)
+		b = jsonstr.AppendSlogContents(b, head)
+		b = append(b, "****"...)
+		b = jsonstr.AppendSlogContents(b, tail)
 	}
+	b = append(b, '"')
 	b = append(b, `,"latency":`...)
 	b = strconv.AppendInt(b, int64(l.latency), 10)
 	if i.Backend != "" {

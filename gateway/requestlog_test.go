@@ -15,7 +15,8 @@ import (
 // fractions and zones.
 func TestRequestLineMatchesJSONHandler(t *testing.T) {
 	strs := []string{"", "a", `q"uo\te`, "<&>", "\x00\x1f\b\f\n\r\t", "\u2028\u2029", "\xff\xc3", "张伟", "+8613812345678",
-		"/api/v4.0/isregister/138****5678", "😀"}
+		"/api/v4.0/isregister/138****5678", "😀", "/api/v4.0/sendsms/13812345678", "/x/张13812345678伟/\xff1234567\xe4", "1234567",
+		"123456", "12345678901234567890", "+86\xe4\xbd13812345678", "\xe4\xbd1234567\xe4", "/a/8613812345678/b/+8613912345678"}
 	rng := rand.New(rand.NewPCG(3, 4))
 	times := []time.Time{time.Date(2026, 11, 21, 16, 0, 0, 0, time.UTC), time.Date(2026, 11, 21, 16, 0, 0, 120000000, time.UTC),
 		time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("CST", 8*3600)), time.Now()}

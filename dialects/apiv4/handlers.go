@@ -85,7 +85,7 @@ func (d *Dialect) sendSMS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req := sendSMSRequest{Mobile: gateway.Vars(r)["mobile"], Expect: p.Get("expect")}
+	req := sendSMSRequest{Mobile: gateway.Var(r, "mobile"), Expect: p.Get("expect")}
 	if !check(w, r, opSendSMS, req.Mobile, req) {
 		return
 	}
@@ -104,7 +104,7 @@ func (d *Dialect) isRegister(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req := isRegisterRequest{Phone: gateway.Vars(r)["phone"], Expect: p.Get("expect")}
+	req := isRegisterRequest{Phone: gateway.Var(r, "phone"), Expect: p.Get("expect")}
 	if !check(w, r, opIsRegister, req.Phone, req) {
 		return
 	}

@@ -119,9 +119,9 @@ var specs = map[string]*spec{
 		phone: func(op string, r *http.Request, p gateway.Params) string {
 			switch op {
 			case "sendsms":
-				return gateway.Vars(r)["mobile"]
+				return gateway.Var(r, "mobile")
 			case "isregister":
-				return gateway.Vars(r)["phone"]
+				return gateway.Var(r, "phone")
 			}
 			return p.Get("phone")
 		},

@@ -14,11 +14,22 @@ func Append(b []byte, s string) []byte { return appendQuoted(b, s, true) }
 
 // AppendSlog appends s quoted as log/slog's JSONHandler does: like Append,
 // but <, > and & as they are, and \b and \f as \u0008 and \u000c.
-func AppendSlog(b []byte, s string) []byte { return appendQuoted(b, s, false) }
+func AppendSlog(b []byte, s string) []byte {
+	return append(appendEscaped(append(b, '"'), s, false), '"')
+}
+
+// AppendSlogContents appends s escaped as AppendSlog does, without the
+// quotes: for a string written in parts. Escaping parts one by one gives
+// the escaping of their concatenation when every cut is next to an ASCII
+// byte (an invalid UTF-8 sequence is escaped byte by byte either way).
+func AppendSlogContents(b []byte, s string) []byte { return appendEscaped(b, s, false) }
 
 func appendQuoted(b []byte, s string, encodingJSON bool) []byte {
+	return append(appendEscaped(append(b, '"'), s, encodingJSON), '"')
+}
+
+func appendEscaped(b []byte, s string, encodingJSON bool) []byte {
 	const hex = "0123456789abcdef"
-	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
@@ -64,6 +75,5 @@ func appendQuoted(b []byte, s string, encodingJSON bool) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }

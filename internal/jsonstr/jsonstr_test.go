@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // strings returns ordinary and hostile strings: every byte on its own and
@@ -91,4 +92,20 @@ func FuzzAppend(f *testing.F) {
 			t.Fatalf("AppendSlog(%q) = %s, want %s", s, got, want)
 		}
 	})
+}
+
+// Escaping a string in parts cut next to an ASCII byte gives the escaping
+// of the whole, as AppendSlogContents promises.
+func TestAppendSlogContentsInParts(t *testing.T) {
+	for _, s := range testStrings() {
+		whole := AppendSlogContents(nil, s)
+		for cut := 0; cut <= len(s); cut++ {
+			if cut > 0 && cut < len(s) && s[cut-1] >= utf8.RuneSelf && s[cut] >= utf8.RuneSelf {
+				continue // not next to an ASCII byte
+			}
+			if parts := AppendSlogContents(AppendSlogContents(nil, s[:cut]), s[cut:]); !bytes.Equal(parts, whole) {
+				t.Fatalf("%q cut at %d: %s, whole %s", s, cut, parts, whole)
+			}
+		}
+	}
 }
