@@ -424,6 +424,18 @@ type perfRow struct {
 	bare, gw           perfSample
 	logBytes           float64
 	replyBytes, status int
+	// pairs are the ratios of adjacent rounds (bare, gw), (gw, bare), ...:
+	// their spread shows how much the machine moved during the run.
+	pairs []float64
+}
+
+// pairSpread formats the adjacent rounds' ratios: median, min-max.
+func (r *perfRow) pairSpread() string {
+	if len(r.pairs) == 0 {
+		return "-"
+	}
+	p := slices.Sorted(slices.Values(r.pairs))
+	return fmt.Sprintf("%.2f (%.2f-%.2f)", p[len(p)/2], p[0], p[len(p)-1])
 }
 
 func (r *perfRow) ratio() float64 { return r.gw.res.Throughput() / r.bare.res.Throughput() }
@@ -439,8 +451,8 @@ func BenchmarkGateway(b *testing.B) {
 	e := startPerfEnv(b, users)
 	token := e.token(b, 7)
 	conns := perfConns()
-	n, window := perfRounds(750 * time.Millisecond)
-	const warmup = 200 * time.Millisecond
+	n, window := perfRounds(375 * time.Millisecond)
+	const warmup = 150 * time.Millisecond
 	// Each connection asks about its own registered phone where the path
 	// names one; the replies are the same bytes for every phone.
 	perConn := func(f func(i int) []byte) [][]byte {
@@ -483,14 +495,22 @@ func BenchmarkGateway(b *testing.B) {
 				e.bare.Store(&perfReply{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: want})
 				row := &perfRow{name: c.name, replyBytes: len(want), status: resp.StatusCode}
 				var logged int64
+				var pair [2]float64 // this pair's bare and gateway req/s
 				for i := range 2 * n {
 					if i%4 == 0 || i%4 == 3 { // bare, gw, gw, bare, ...
-						row.bare.add(perfDrive(b, e.bareAddr, conns, warmup, window, c.reqs, check))
-						continue
+						res, mallocs, bytes, cpu := perfDrive(b, e.bareAddr, conns, warmup, window, c.reqs, check)
+						row.bare.add(res, mallocs, bytes, cpu)
+						pair[0] = res.Throughput()
+					} else {
+						before := perfFileSize(e.logFile)
+						res, mallocs, bytes, cpu := perfDrive(b, e.gwAddr, conns, warmup, window, c.reqs, check)
+						row.gw.add(res, mallocs, bytes, cpu)
+						logged += perfFileSize(e.logFile) - before
+						pair[1] = res.Throughput()
 					}
-					before := perfFileSize(e.logFile)
-					row.gw.add(perfDrive(b, e.gwAddr, conns, warmup, window, c.reqs, check))
-					logged += perfFileSize(e.logFile) - before
+					if i%2 == 1 {
+						row.pairs = append(row.pairs, pair[1]/pair[0])
+					}
 				}
 				row.logBytes = float64(logged) / float64(row.gw.res.Total)
 				rows = append(rows, row)
@@ -544,7 +564,7 @@ func BenchmarkGateway(b *testing.B) {
 	fmt.Fprintf(&out, "target: gw req/s >= 0.75 x bare and gw p99 <= 2 x bare p99\n")
 	fmt.Fprintf(&out, "CPU/req: the process's CPU time (server + load generator) per request served, warm-up included; allocs and B: the process's, per request (the generator allocates none)\n")
 	for _, r := range rows {
-		fmt.Fprintf(&out, "requests served: %s: bare %d, gw %d\n", r.name, r.bare.res.Total, r.gw.res.Total)
+		fmt.Fprintf(&out, "requests served: %s: bare %d, gw %d; ratio of adjacent rounds: median %s\n", r.name, r.bare.res.Total, r.gw.res.Total, r.pairSpread())
 	}
 	fmt.Print(out.String())
 }
