@@ -76,6 +76,7 @@ func (l *logWriter) run() {
 	defer close(l.done)
 	linger := time.NewTimer(logWriterLinger)
 	linger.Stop()
+	defer linger.Stop()
 	for {
 		select {
 		case <-l.wake:

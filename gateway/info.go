@@ -65,8 +65,6 @@ func Var(r *http.Request, name string) string {
 			return i.varValue
 		case i.vars != nil:
 			return i.vars[name]
-		case i.varName != "":
-			return ""
 		}
 	}
 	return mux.Vars(r)[name]

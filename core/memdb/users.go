@@ -179,7 +179,7 @@ func (s *Store) Session(ctx context.Context, tokenHash [32]byte, now time.Time) 
 		return nil, nil, core.Wrap(op, core.Internal, err)
 	}
 	if u == nil {
-		return nil, nil, core.E(op, core.Unauthorized, "the session's user is gone")
+		return nil, nil, core.E(op, core.Unauthorized, "no such session") // as PostgreSQL's join says it
 	}
 	f := u.fields()
 	return r.toCore(), f.toCore(), nil

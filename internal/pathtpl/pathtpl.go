@@ -22,8 +22,12 @@ type Template struct {
 }
 
 // Parse returns the template's simple form, or false when it needs mux's
-// own matching (several variables, a pattern, text after the variable).
+// own matching (several variables, a pattern, text after the variable, no
+// leading slash).
 func Parse(tpl string) (Template, bool) {
+	if !strings.HasPrefix(tpl, "/") { // mux refuses it: the route never matches
+		return Template{}, false
+	}
 	open := strings.IndexByte(tpl, '{')
 	if open < 0 {
 		return Template{Literal: tpl}, !strings.Contains(tpl, "}")

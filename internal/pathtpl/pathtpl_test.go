@@ -44,7 +44,7 @@ func TestTemplateIsMuxPath(t *testing.T) {
 			}
 		}
 	}
-	for _, tpl := range []string{"/a/{id:[0-9]+}", "/{a}/{b}", "/{a}/x", "/a}", "/a/{}", "/a/{b{c}"} {
+	for _, tpl := range []string{"/a/{id:[0-9]+}", "/{a}/{b}", "/{a}/x", "/a}", "/a/{}", "/a/{b{c}", "login", "", "{x}"} {
 		if _, ok := Parse(tpl); ok {
 			t.Errorf("%q: taken as simple, want it left to mux", tpl)
 		}
