@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -55,6 +56,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 
 // writeBody replies with a JSON body already encoded (newline included),
 // with writeJSON's headers.
+// bodyPool holds the buffers of the introspection reply, the most
+// frequent one: 512 bytes per request otherwise.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
 func writeBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = hvJSON
@@ -275,8 +280,15 @@ func (a *API) introspect(w http.ResponseWriter, r *http.Request, c *call) error 
 		return err
 	}
 	expires := s.ExpiresAt.UTC()
-	if body, ok := appendIntrospection(make([]byte, 0, 512), true, userOf(u), expires); ok {
-		writeBody(w, http.StatusOK, append(body, '\n'))
+	buf := bodyPool.Get().(*[]byte)
+	defer func() { // Write has copied it by then
+		if cap(*buf) <= 4<<10 { // not one grown by a huge profile
+			bodyPool.Put(buf)
+		}
+	}()
+	if body, ok := appendIntrospection((*buf)[:0], true, userOf(u), expires); ok {
+		*buf = append(body, '\n')
+		writeBody(w, http.StatusOK, *buf)
 		return nil
 	}
 	return writeJSON(w, http.StatusOK, struct {
