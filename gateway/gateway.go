@@ -111,16 +111,6 @@ func (m *mounted) match(r *http.Request, rm *mux.RouteMatch) (route int, ok bool
 	return -1, false
 }
 
-// mayMatch reports whether path starts like one of the mount's routes.
-func (m *mounted) mayMatch(path string) bool {
-	for _, l := range m.literals {
-		if strings.HasPrefix(path, l) {
-			return true
-		}
-	}
-	return false
-}
-
 // New builds a Gateway.
 func New(opts Options) *Gateway {
 	g := &Gateway{v1: opts.V1, log: opts.Log, requestLog: opts.RequestLog, notFound: opts.NotFound, trusted: opts.TrustedProxies, admit: opts.Admit, rejectV1: opts.RejectV1}
@@ -265,9 +255,6 @@ func (g *Gateway) route(st *requestState, w http.ResponseWriter, r *http.Request
 	candidates := buf[:0]
 	var wrongMethod routeMatch
 	for _, m := range g.mounts {
-		if !m.mayMatch(r.URL.Path) {
-			continue
-		}
 		// Match's argument escapes: a local RouteMatch would be an
 		// allocation per request. The matches found are copied out.
 		rm := &st.match
