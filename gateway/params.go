@@ -61,39 +61,39 @@ func NewParams(kv ...string) Params {
 
 // Get returns a parameter's value, "" when absent.
 func (p Params) Get(name string) string {
-	v, _ := p.lookup(name)
-	return v
+	if i := p.find(name); i >= 0 {
+		return p.values[i].value
+	}
+	return ""
 }
 
-func (p Params) lookup(name string) (string, bool) {
+// find returns name's position in p.values, -1 when absent.
+func (p *Params) find(name string) int {
 	if p.index != nil {
 		if i, ok := p.index[name]; ok {
-			return p.values[i].value, true
+			return i
 		}
-		return "", false
+		return -1
 	}
-	for _, kv := range p.values {
-		if kv.name == name {
-			return kv.value, true
+	for i := range p.values {
+		if p.values[i].name == name {
+			return i
 		}
 	}
-	return "", false
+	return -1
 }
 
+// set gives name the value, replacing any it had.
 func (p *Params) set(name, value string) {
-	if p.index != nil {
-		if i, ok := p.index[name]; ok {
-			p.values[i].value = value
-			return
-		}
-	} else {
-		for i := range p.values {
-			if p.values[i].name == name {
-				p.values[i].value = value
-				return
-			}
-		}
+	if i := p.find(name); i >= 0 {
+		p.values[i].value = value
+		return
 	}
+	p.push(name, value)
+}
+
+// push appends a name p does not hold yet.
+func (p *Params) push(name, value string) {
 	if p.values == nil {
 		p.values = make([]param, 0, 4)
 	}
@@ -229,13 +229,13 @@ func (p *Params) add(name, val string) error {
 	if !cleanText(name) || !cleanText(val) {
 		return badInput(http.StatusBadRequest, "请求参数含有非法字符")
 	}
-	if old, ok := p.lookup(name); ok {
-		if old != val {
+	if i := p.find(name); i >= 0 {
+		if p.values[i].value != val {
 			return badInput(http.StatusBadRequest, "参数"+name+"重复且取值不同")
 		}
 		return nil
 	}
-	p.set(name, val)
+	p.push(name, val)
 	return nil
 }
 

@@ -58,8 +58,8 @@ func checkQuery(t *testing.T, q string) {
 			t.Fatalf("query %q: %d parameters %v, want %v", q, len(p.values), p.values, want)
 		}
 		for name, val := range want {
-			if got, ok := p.lookup(name); !ok || got != val {
-				t.Fatalf("query %q: %q = %q (present %v), want %q", q, name, got, ok, val)
+			if i := p.find(name); i < 0 || p.values[i].value != val {
+				t.Fatalf("query %q: %q = %q (present %v), want %q", q, name, p.Get(name), i >= 0, val)
 			}
 		}
 	}
