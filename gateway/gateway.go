@@ -80,10 +80,9 @@ type mounted struct {
 	// first variable): a route whose literal a path does not start with
 	// cannot match it, so its matchers need not run.
 	literals []string
-	// templates are the routes' paths where simple (simple[i]); the
-	// others are matched by mux's Path, which also sets their variables.
+	// templates are the routes' path templates where simple; the zero
+	// Template for those mux's Path matches, which sets their variables.
 	templates []pathtpl.Template
-	simple    []bool
 }
 
 // match is m.router.Match, trying only the routes whose literal beginning
@@ -150,13 +149,12 @@ func (g *Gateway) mount(m Mount) *mounted {
 	for _, rt := range m.Dialect.Routes() {
 		// Path before Methods: with gorilla/mux 1.8.1 a later route whose method
 		// matches would otherwise clear an earlier method mismatch (404, not 405).
-		route, tpl, simple := pathtpl.Path(md.router.NewRoute(), md.prefix+rt.Path)
+		route, tpl := pathtpl.Path(md.router.NewRoute(), md.prefix+rt.Path)
 		route.Methods(rt.Methods...).Handler(g.wrapRoute(m, rt))
 		lit, _, _ := strings.Cut(md.prefix+rt.Path, "{")
 		md.routes = append(md.routes, route)
 		md.literals = append(md.literals, lit)
 		md.templates = append(md.templates, tpl)
-		md.simple = append(md.simple, simple)
 	}
 	md.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addHeaders(w, m.Headers)
@@ -331,13 +329,15 @@ type routeMatch struct {
 // serve runs the matched handler as mux.Router.ServeHTTP does after its
 // Match, with the route's path variables (Vars) when it has any.
 func (c *routeMatch) serve(w http.ResponseWriter, r *http.Request) {
+	var t pathtpl.Template // the zero one for the mount's 405
+	if c.route >= 0 {
+		t = c.m.templates[c.route]
+	}
 	switch {
-	case c.route >= 0 && c.m.simple[c.route]:
-		if t := c.m.templates[c.route]; t.Var != "" {
-			i := InfoFrom(r.Context())
-			i.varName = t.Var
-			i.varValue, _ = t.Match(r.URL.Path)
-		}
+	case t.Var != "":
+		i := InfoFrom(r.Context())
+		i.varName = t.Var
+		i.varValue, _ = t.Match(r.URL.Path)
 	case len(c.rm.Vars) > 0:
 		InfoFrom(r.Context()).vars = c.rm.Vars
 	}

@@ -87,13 +87,9 @@ func New(svc *core.Service, log *slog.Logger) *API {
 		{http.MethodGet, "/v1/avatars/{name}", "get_avatar", a.avatar},
 	} {
 		a.routes = append(a.routes, Route{Method: e.method, Path: e.path})
-		route, tpl, simple := pathtpl.Path(a.router.Methods(e.method), e.path)
+		route, tpl := pathtpl.Path(a.router.Methods(e.method), e.path)
 		a.muxed = append(a.muxed, route.Handler(a.wrap(e.op, e.h)))
-		if simple {
-			a.templates = append(a.templates, tpl)
-		} else {
-			a.templates = append(a.templates, pathtpl.Template{}) // mux's Path sets the variables
-		}
+		a.templates = append(a.templates, tpl)
 	}
 	// mux 1.8 loses a method mismatch when a later route's method matches
 	// but its path does not, answering 404 where 405 is due; so both cases

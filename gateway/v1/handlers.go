@@ -54,12 +54,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return nil
 }
 
-// writeBody replies with a JSON body already encoded (newline included),
-// with writeJSON's headers.
 // bodyPool holds the buffers of the introspection reply, the most
 // frequent one: 512 bytes per request otherwise.
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
+// writeBody replies with a JSON body already encoded (newline included),
+// with writeJSON's headers.
 func writeBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = hvJSON

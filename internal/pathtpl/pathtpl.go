@@ -58,14 +58,16 @@ func (t Template) Matcher() mux.MatcherFunc {
 	}
 }
 
-// Path adds tpl's path matcher to route: the template's Matcher when it is
-// simple (ok), mux's Path otherwise (which sets its variables itself).
-func Path(route *mux.Route, tpl string) (_ *mux.Route, t Template, ok bool) {
-	t, ok = Parse(tpl)
+// Path adds tpl's path matcher to route and returns the template: its
+// Matcher when it is simple, mux's Path otherwise, which sets the
+// variables itself (the Template returned is then the zero one, with no
+// variable to fill).
+func Path(route *mux.Route, tpl string) (*mux.Route, Template) {
+	t, ok := Parse(tpl)
 	if !ok {
-		return route.Path(tpl), t, false
+		return route.Path(tpl), Template{}
 	}
-	return route.MatcherFunc(t.Matcher()), t, true
+	return route.MatcherFunc(t.Matcher()), t
 }
 
 // SetVar fills the template's variable in vars (a Route.Match made map,
