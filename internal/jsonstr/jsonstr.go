@@ -14,9 +14,7 @@ func Append(b []byte, s string) []byte { return appendQuoted(b, s, true) }
 
 // AppendSlog appends s quoted as log/slog's JSONHandler does: like Append,
 // but <, > and & as they are, and \b and \f as \u0008 and \u000c.
-func AppendSlog(b []byte, s string) []byte {
-	return append(appendEscaped(append(b, '"'), s, false), '"')
-}
+func AppendSlog(b []byte, s string) []byte { return appendQuoted(b, s, false) }
 
 // AppendSlogContents appends s escaped as AppendSlog does, without the
 // quotes: for a string written in parts. Escaping parts one by one gives
