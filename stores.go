@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/ulule/limiter/v3"
-	"github.com/ulule/limiter/v3/drivers/store/memory"
 
 	"legacyauth/core"
+	"legacyauth/core/limits"
 	"legacyauth/core/memdb"
 	"legacyauth/core/postgres"
 	"legacyauth/core/redis"
@@ -71,7 +71,7 @@ func openStores(ctx context.Context, cfg *Config, log *slog.Logger, now func() t
 		s.checks["redis"] = r.Ping
 		s.closers = append(s.closers, r)
 	} else {
-		s.limiter = memory.NewStore()
+		s.limiter = limits.NewMemoryStore(nil)
 		if cfg.Store == "postgres" {
 			log.Warn("GATEWAY_REDIS_URL is empty: rate limits are counted per instance; with several instances behind a load balancer each one allows the full budget")
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ulule/limiter/v3"
-	"github.com/ulule/limiter/v3/drivers/store/memory"
 
 	"legacyauth/core"
 	"legacyauth/core/limits"
@@ -29,18 +28,18 @@ type env struct {
 	log   *testkit.Buffer
 }
 
-// newEnv builds Limits over store (a fresh memory store when nil) with the
+// newEnv builds Limits over store (a fresh MemoryStore on the same clock when nil) with the
 // defaults changed by edit, on a test clock reading start.
 func newEnv(t *testing.T, store limiter.Store, edit func(c *limits.Config)) *env {
 	t.Helper()
-	if store == nil {
-		store = memory.NewStore()
-	}
 	cfg := limits.Defaults()
 	if edit != nil {
 		edit(&cfg)
 	}
 	e := &env{cfg: cfg, clock: testkit.NewClock(start), log: &testkit.Buffer{}}
+	if store == nil {
+		store = limits.NewMemoryStore(e.clock.Now)
+	}
 	e.Limits = limits.New(store, cfg, e.clock.Now, slog.New(slog.NewJSONHandler(e.log, nil)))
 	return e
 }
@@ -458,7 +457,7 @@ func TestDryRun(t *testing.T) {
 // TestOff: an off rule is not counted at all: it never refuses and never
 // touches the store.
 func TestOff(t *testing.T) {
-	store := &failingStore{inner: memory.NewStore(), fail: func(string) bool { return true }}
+	store := &failingStore{inner: limits.NewMemoryStore(nil), fail: func(string) bool { return true }}
 	e := newEnv(t, store, func(c *limits.Config) {
 		for _, r := range c.Rules() {
 			*r = rule(t, r.Name, "off")
@@ -575,7 +574,7 @@ func TestStoreFailure(t *testing.T) {
 // reading a lock fails open.
 func TestPartialStoreFailure(t *testing.T) {
 	t.Run("sms_ip", func(t *testing.T) {
-		e := newEnv(t, &failingStore{inner: memory.NewStore(), fail: func(k string) bool { return strings.HasPrefix(k, "sms_ip:") }}, nil)
+		e := newEnv(t, &failingStore{inner: limits.NewMemoryStore(nil), fail: func(k string) bool { return strings.HasPrefix(k, "sms_ip:") }}, nil)
 		if err := e.AllowSend(ctx, phone(1)); core.KindOf(err) != core.Unavailable {
 			t.Fatalf("send: %v, want unavailable", err)
 		}
@@ -585,7 +584,7 @@ func TestPartialStoreFailure(t *testing.T) {
 		}
 	})
 	t.Run("locks", func(t *testing.T) {
-		e := newEnv(t, &failingStore{inner: memory.NewStore(), fail: func(k string) bool { return strings.Contains(k, ":lock:") }}, nil)
+		e := newEnv(t, &failingStore{inner: limits.NewMemoryStore(nil), fail: func(k string) bool { return strings.Contains(k, ":lock:") }}, nil)
 		p := phone(1)
 		for range 11 {
 			e.CodeCheckFailed(ctx, p)
@@ -640,7 +639,7 @@ func TestUploadLimit(t *testing.T) {
 	cfg := limits.Defaults()
 	cfg.UploadAddr, _ = limits.ParseRule("upload_ip", "2-H")
 	clock := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	l := limits.New(memory.NewStore(), cfg, clock.Now, nil)
+	l := limits.New(limits.NewMemoryStore(nil), cfg, clock.Now, nil)
 	ctx := core.WithClientIP(context.Background(), "192.0.2.10")
 	for i := range 2 {
 		if err := l.AllowUpload(ctx); err != nil {

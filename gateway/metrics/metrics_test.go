@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/ulule/limiter/v3/drivers/store/memory"
 
 	"legacyauth/core"
 	"legacyauth/core/limits"
@@ -281,7 +280,7 @@ func TestLimitsAreReadAtScrapeTime(t *testing.T) {
 	cfg := limits.Defaults()
 	cfg.Request, _ = limits.ParseRule("request", "1-M")
 	cfg.LookupAddr, _ = limits.ParseRule("lookup_ip", "dry-run:1-M")
-	l := limits.New(memory.NewStore(), cfg, nil, slog.New(slog.DiscardHandler))
+	l := limits.New(limits.NewMemoryStore(nil), cfg, nil, slog.New(slog.DiscardHandler))
 	m.Limits(l)
 	ctx := core.WithClientIP(context.Background(), "192.0.2.1")
 	for range 3 {
