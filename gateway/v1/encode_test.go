@@ -20,11 +20,9 @@ func marshalIntrospection(t testing.TB, active bool, u User, exp time.Time) []by
 	return want
 }
 
-// The hand-written introspection reply is json.Marshal's, byte for byte:
-// ordinary and hostile field values, every byte and some runes on their
-// own, random strings and times with and without fractions.
-func TestAppendIntrospectionMatchesEncodingJSON(t *testing.T) {
-	exp := time.Date(2026, 11, 21, 15, 4, 5, 123456789, time.UTC)
+// hostileStrings are ordinary and hostile field values: every byte and
+// some runes on their own, and random strings of characters JSON escapes.
+func hostileStrings() []string {
 	strs := []string{"", "0123456789abcdef0123456789abcdef", "+8613812345678", "张伟", "小张", "1",
 		"/v1/avatars/ab.jpg", `a"b\c`, "<script>&amp;</script>", "line\nbreak\ttab\r\b\f\x00\x1f\x7f",
 		"\u2028\u2029", "\xff\xfe", "a\xc3", "\xed\xa0\x80", "😀 emoji", "\uFFFD", "ok\u00e9\u0080"}
@@ -43,6 +41,14 @@ func TestAppendIntrospectionMatchesEncodingJSON(t *testing.T) {
 		}
 		strs = append(strs, string(b))
 	}
+	return strs
+}
+
+// The hand-written introspection reply is json.Marshal's, byte for byte:
+// hostile strings, and times with and without fractions.
+func TestAppendIntrospectionMatchesEncodingJSON(t *testing.T) {
+	exp := time.Date(2026, 11, 21, 15, 4, 5, 123456789, time.UTC)
+	strs := hostileStrings()
 	times := []time.Time{exp, exp.Truncate(time.Second), exp.Truncate(time.Millisecond), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(2026, 1, 2, 3, 4, 5, 100, time.FixedZone("", 8*3600))}
 	check := func(active bool, u User, tm time.Time) {
@@ -77,4 +83,24 @@ func FuzzAppendIntrospection(f *testing.F) {
 			t.Fatalf("got %s\nwant %s", got, want)
 		}
 	})
+}
+
+// The hand-written problem body is json.Marshal's, byte for byte, with
+// and without a detail.
+func TestAppendProblemMatchesEncodingJSON(t *testing.T) {
+	strs := hostileStrings()
+	for i, s := range strs {
+		for _, p := range []Problem{
+			{Type: ProblemTypeBase + s, Title: s, Status: 400 + i%200, Detail: s, Code: s},
+			{Type: strs[(i*7)%len(strs)], Title: "Not Found", Status: -i, Code: strs[(i*3)%len(strs)]},
+		} {
+			want, err := json.Marshal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendProblem(nil, p); !bytes.Equal(got, want) {
+				t.Fatalf("%+v:\n got %s\nwant %s", p, got, want)
+			}
+		}
+	}
 }

@@ -54,9 +54,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return nil
 }
 
-// bodyPool holds the buffers of the introspection reply, the most
-// frequent one: 512 bytes per request otherwise.
+// bodyPool holds the buffers of the replies written without
+// encoding/json (the introspection reply and problems, the most frequent
+// ones): 512 bytes per request otherwise.
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// putBody returns a buffer to bodyPool, unless a huge reply grew it.
+func putBody(buf *[]byte) {
+	if cap(*buf) <= 4<<10 {
+		bodyPool.Put(buf)
+	}
+}
 
 // writeBody replies with a JSON body already encoded (newline included),
 // with writeJSON's headers.
@@ -281,11 +289,7 @@ func (a *API) introspect(w http.ResponseWriter, r *http.Request, c *call) error 
 	}
 	expires := s.ExpiresAt.UTC()
 	buf := bodyPool.Get().(*[]byte)
-	defer func() { // Write has copied it by then
-		if cap(*buf) <= 4<<10 { // not one grown by a huge profile
-			bodyPool.Put(buf)
-		}
-	}()
+	defer putBody(buf) // Write has copied it by then
 	if body, ok := appendIntrospection((*buf)[:0], true, userOf(u), expires); ok {
 		*buf = append(body, '\n')
 		writeBody(w, http.StatusOK, *buf)

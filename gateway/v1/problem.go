@@ -1,7 +1,6 @@
 package v1
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -40,17 +39,15 @@ type Problem struct {
 // human summary of the code, detail explains this occurrence. Neither
 // may carry a secret.
 func WriteProblem(w http.ResponseWriter, status int, code, title, detail string) {
-	body, err := json.Marshal(Problem{Type: ProblemTypeBase + code, Title: title, Status: status, Detail: detail, Code: code})
-	if err != nil { // cannot happen: only strings and an int
-		http.Error(w, http.StatusText(status), status)
-		return
-	}
+	buf := bodyPool.Get().(*[]byte)
+	defer putBody(buf) // Write has copied it by then
+	*buf = append(appendProblem((*buf)[:0], Problem{Type: ProblemTypeBase + code, Title: title, Status: status, Detail: detail, Code: code}), '\n')
 	h := w.Header()
 	h["Content-Type"] = hvProblem
 	h["Cache-Control"] = hvNoStore
 	h["X-Content-Type-Options"] = hvNosniff
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(*buf)
 }
 
 // kindStatus maps every core kind to its HTTP status. A kind missing here
