@@ -443,18 +443,16 @@ func (r *perfRow) p99ratio() float64 {
 	return float64(r.gw.res.Quantile(0.99)) / float64(r.bare.res.Quantile(0.99))
 }
 
-// BenchmarkGateway measures the cheap paths, each against the bare server
-// and through the gateway with the same requests, connections and
-// duration, in alternating rounds.
-func BenchmarkGateway(b *testing.B) {
-	const users = 100_000
-	e := startPerfEnv(b, users)
-	token := e.token(b, 7)
-	conns := perfConns()
-	n, window := perfRounds(375 * time.Millisecond)
-	const warmup = 150 * time.Millisecond
-	// Each connection asks about its own registered phone where the path
-	// names one; the replies are the same bytes for every phone.
+// perfCase is one cheap path: a raw request per connection.
+type perfCase struct {
+	name string
+	reqs [][]byte
+}
+
+// perfCheapPaths are the requests of BenchmarkGateway and BenchmarkHandler.
+// Each connection asks about its own registered phone where the path
+// names one; the replies are the same bytes for every phone.
+func perfCheapPaths(host, token string, conns int) []perfCase {
 	perConn := func(f func(i int) []byte) [][]byte {
 		out := make([][]byte, conns)
 		for i := range out {
@@ -462,12 +460,8 @@ func BenchmarkGateway(b *testing.B) {
 		}
 		return out
 	}
-	host := e.gwAddr
 	ua := http.Header{"User-Agent": {"okhttp/3.12.1"}}
-	cases := []struct {
-		name string
-		reqs [][]byte
-	}{
+	return []perfCase{
 		{"apiv4_isregister_registered", perConn(func(i int) []byte {
 			return loadgen.Request("GET", host, "/api/v4.0/isregister/"+perfPhone(i)+"?expect=0", ua, nil)
 		})},
@@ -478,6 +472,19 @@ func BenchmarkGateway(b *testing.B) {
 			http.Header{"Authorization": {"Bearer " + token}, "User-Agent": {"svc/1"}}, nil)}},
 		{"unknown_path_404", [][]byte{loadgen.Request("GET", host, "/no/such/path", ua, nil)}},
 	}
+}
+
+// BenchmarkGateway measures the cheap paths, each against the bare server
+// and through the gateway with the same requests, connections and
+// duration, in alternating rounds.
+func BenchmarkGateway(b *testing.B) {
+	const users = 100_000
+	e := startPerfEnv(b, users)
+	token := e.token(b, 7)
+	conns := perfConns()
+	n, window := perfRounds(375 * time.Millisecond)
+	const warmup = 150 * time.Millisecond
+	cases := perfCheapPaths(e.gwAddr, token, conns)
 	var rows []*perfRow
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
