@@ -1,6 +1,6 @@
 // Package limits implements core.Guard and the gateway's per-address
-// request limit over ulule/limiter's stores (memory now, Redis when
-// several gateways must share counters).
+// request limit over a ulule/limiter store: MemoryStore for one instance,
+// ulule's Redis driver when several gateways must share counters.
 //
 // Windows are fixed and taken from the injected clock: a counter's key
 // names its window (name:subject:index), so tests move time without
@@ -136,8 +136,8 @@ type Stat struct {
 	StoreErrors atomic.Int64 // store failures (failed open, or closed for SMS)
 }
 
-// New builds Limits over a limiter store (memory.NewStore(), or the
-// Redis store). now is the clock the windows follow.
+// New builds Limits over a limiter store (NewMemoryStore, or the Redis
+// store). now is the clock the windows follow.
 func New(store limiter.Store, cfg Config, now func() time.Time, log *slog.Logger) *Limits {
 	if now == nil {
 		now = time.Now
