@@ -3,6 +3,7 @@ package limits
 import (
 	"context"
 	"hash/maphash"
+	"maps"
 	"sync"
 	"time"
 
@@ -15,22 +16,27 @@ import (
 // counter lives for its rate's period from the increment that created
 // it; Peek of a missing or expired counter is 0; Reset forgets it.
 //
-// It exists because every request pays for two limit checks. ulule's
-// store builds a prefixed key string and reads the clock three times per
-// call; this one uses the key as given, reads the clock once, and spreads
-// keys over shards, each a map under its own mutex.
+// It exists because every request pays for one or two limit checks.
+// ulule's store builds a prefixed key string and reads the clock up to
+// three times per call; this one uses the key as given, reads the clock
+// once, and spreads keys over shards, each a map under its own mutex.
 type MemoryStore struct {
 	now    func() time.Time
 	seed   maphash.Seed
 	shards [memShards]memShard
+	sweeps sync.WaitGroup // sweeps running, for tests
 }
 
 const (
 	memShards = 32
 	// sweepEvery is how often a shard drops its expired counters, as
-	// ulule's cleaner does every 30 s. A shard sweeps itself when next
-	// used, so there is no goroutine to stop.
+	// ulule's cleaner does every 30 s. The call that finds its shard due
+	// starts the sweep in a goroutine and goes on, so no request waits
+	// for one and there is no goroutine to stop.
 	sweepEvery = 30 * time.Second
+	// sweepBatch is how many counters a sweep looks at before it lets
+	// waiting calls take the shard's lock.
+	sweepBatch = 256
 )
 
 type memShard struct {
@@ -102,19 +108,47 @@ func (s *MemoryStore) Reset(_ context.Context, key string, rate limiter.Rate) (l
 	return common.GetContextFromState(now, rate, time.Unix(0, t+int64(rate.Period)), 0), nil
 }
 
-// lock locks the key's shard, sweeping it when due, and returns it with
-// now in Unix nanoseconds.
+// lock locks the key's shard, starting its sweep when due, and returns
+// it with now in Unix nanoseconds.
 func (s *MemoryStore) lock(key string, now time.Time) (*memShard, int64) {
 	t := now.UnixNano()
 	sh := &s.shards[maphash.String(s.seed, key)%memShards]
 	sh.mu.Lock()
-	if t >= sh.nextSweep {
-		for k, c := range sh.counters {
-			if t > c.expires {
-				delete(sh.counters, k)
-			}
-		}
+	// The second test catches a wall clock stepped back, which would
+	// otherwise put the next sweep far off.
+	if t >= sh.nextSweep || sh.nextSweep-t > int64(sweepEvery) {
 		sh.nextSweep = t + int64(sweepEvery)
+		s.sweeps.Add(1)
+		go func() {
+			defer s.sweeps.Done()
+			sh.sweep(t)
+		}()
 	}
 	return sh, t
+}
+
+// sweep drops the counters expired at t. It releases the lock every
+// sweepBatch counters: a Go map may be changed between the steps of a
+// range over it (the range then may or may not see what changed), as
+// long as nothing touches it at the same time. A shard emptied to a
+// quarter of its size gets a new map, since Go maps never shrink: a
+// flood from many addresses would otherwise keep its memory.
+func (sh *memShard) sweep(t int64) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	before, seen := len(sh.counters), 0
+	for k, c := range sh.counters {
+		if t > c.expires {
+			delete(sh.counters, k)
+		}
+		if seen++; seen%sweepBatch == 0 {
+			sh.mu.Unlock()
+			sh.mu.Lock()
+		}
+	}
+	if n := len(sh.counters); before >= 4*sweepBatch && n < before/4 {
+		small := make(map[string]*memCounter, n)
+		maps.Copy(small, sh.counters)
+		sh.counters = small
+	}
 }
