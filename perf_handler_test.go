@@ -18,7 +18,7 @@ func BenchmarkHandler(b *testing.B) {
 	token := e.token(b, 7)
 	for _, c := range perfCheapPaths(e.gwAddr, token, 1) {
 		b.Run(c.name, func(b *testing.B) {
-			resp, _, err := perfRoundTrip(e.gwAddr, c.reqs[0])
+			resp, want, err := perfRoundTrip(e.gwAddr, c.reqs[0])
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -31,21 +31,22 @@ func BenchmarkHandler(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				clear(w.h)
-				w.status, w.n = 0, 0
+				w.status, w.body = 0, w.body[:0]
 				e.app.Handler.ServeHTTP(w, r)
 			}
-			if w.status != resp.StatusCode || w.n == 0 {
-				b.Fatalf("status %d with %d body bytes; over loopback %d", w.status, w.n, resp.StatusCode)
+			if w.status != resp.StatusCode || !bytes.Equal(w.body, want) {
+				b.Fatalf("got %d %q; over loopback %d %q", w.status, w.body, resp.StatusCode, want)
 			}
 		})
 	}
 }
 
-// perfDiscard is a ResponseWriter that keeps only the status and the
-// body's length.
+// perfDiscard is a ResponseWriter that keeps the status and a copy of
+// the body, in a buffer it reuses.
 type perfDiscard struct {
-	h         http.Header
-	status, n int
+	h      http.Header
+	status int
+	body   []byte
 }
 
 func (w *perfDiscard) Header() http.Header { return w.h }
@@ -58,6 +59,6 @@ func (w *perfDiscard) WriteHeader(status int) {
 
 func (w *perfDiscard) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
-	w.n += len(p)
+	w.body = append(w.body, p...)
 	return len(p), nil
 }
