@@ -50,7 +50,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return core.Wrap("v1.writeJSON", core.Internal, err)
 	}
-	writeBody(w, status, append(body, '\n'))
+	writeBody(w, status, hvJSON, append(body, '\n'))
 	return nil
 }
 
@@ -66,11 +66,11 @@ func putBody(buf *[]byte) {
 	}
 }
 
-// writeBody replies with a JSON body already encoded (newline included),
-// with writeJSON's headers.
-func writeBody(w http.ResponseWriter, status int, body []byte) {
+// writeBody replies with a body already encoded (newline included) of
+// the content type (hvJSON or hvProblem), with every /v1 reply's headers.
+func writeBody(w http.ResponseWriter, status int, contentType []string, body []byte) {
 	h := w.Header()
-	h["Content-Type"] = hvJSON
+	h["Content-Type"] = contentType
 	h["Cache-Control"] = hvNoStore
 	h["X-Content-Type-Options"] = hvNosniff
 	w.WriteHeader(status)
@@ -292,7 +292,7 @@ func (a *API) introspect(w http.ResponseWriter, r *http.Request, c *call) error 
 	defer putBody(buf) // Write has copied it by then
 	if body, ok := appendIntrospection((*buf)[:0], true, userOf(u), expires); ok {
 		*buf = append(body, '\n')
-		writeBody(w, http.StatusOK, *buf)
+		writeBody(w, http.StatusOK, hvJSON, *buf)
 		return nil
 	}
 	return writeJSON(w, http.StatusOK, struct {

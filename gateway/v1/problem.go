@@ -42,12 +42,7 @@ func WriteProblem(w http.ResponseWriter, status int, code, title, detail string)
 	buf := bodyPool.Get().(*[]byte)
 	defer putBody(buf) // Write has copied it by then
 	*buf = append(appendProblem((*buf)[:0], Problem{Type: ProblemTypeBase + code, Title: title, Status: status, Detail: detail, Code: code}), '\n')
-	h := w.Header()
-	h["Content-Type"] = hvProblem
-	h["Cache-Control"] = hvNoStore
-	h["X-Content-Type-Options"] = hvNosniff
-	w.WriteHeader(status)
-	_, _ = w.Write(*buf)
+	writeBody(w, status, hvProblem, *buf)
 }
 
 // kindStatus maps every core kind to its HTTP status. A kind missing here
