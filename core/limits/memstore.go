@@ -71,7 +71,8 @@ func (s *MemoryStore) Get(ctx context.Context, key string, rate limiter.Rate) (l
 // rate's period) when there is none or it has expired.
 func (s *MemoryStore) Increment(_ context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
 	now := s.now()
-	sh, t := s.lock(key, now)
+	t := now.UnixNano()
+	sh := s.lock(key, t)
 	c := sh.counters[key]
 	switch {
 	case c == nil:
@@ -90,7 +91,8 @@ func (s *MemoryStore) Increment(_ context.Context, key string, count int64, rate
 // Peek reads the key's counter without changing it.
 func (s *MemoryStore) Peek(_ context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
 	now := s.now()
-	sh, t := s.lock(key, now)
+	t := now.UnixNano()
+	sh := s.lock(key, t)
 	value, expires := int64(0), t+int64(rate.Period)
 	if c := sh.counters[key]; c != nil && t <= c.expires {
 		value, expires = c.value, c.expires
@@ -102,16 +104,16 @@ func (s *MemoryStore) Peek(_ context.Context, key string, rate limiter.Rate) (li
 // Reset forgets the key's counter.
 func (s *MemoryStore) Reset(_ context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
 	now := s.now()
-	sh, t := s.lock(key, now)
+	t := now.UnixNano()
+	sh := s.lock(key, t)
 	delete(sh.counters, key)
 	sh.mu.Unlock()
 	return common.GetContextFromState(now, rate, time.Unix(0, t+int64(rate.Period)), 0), nil
 }
 
-// lock locks the key's shard, starting its sweep when due, and returns
-// it with now in Unix nanoseconds.
-func (s *MemoryStore) lock(key string, now time.Time) (*memShard, int64) {
-	t := now.UnixNano()
+// lock locks the key's shard, starting its sweep when due at t (Unix
+// nanoseconds), and returns it.
+func (s *MemoryStore) lock(key string, t int64) *memShard {
 	sh := &s.shards[maphash.String(s.seed, key)%memShards]
 	sh.mu.Lock()
 	// The second test catches a wall clock stepped back, which would
@@ -124,7 +126,7 @@ func (s *MemoryStore) lock(key string, now time.Time) (*memShard, int64) {
 			sh.sweep(t)
 		}()
 	}
-	return sh, t
+	return sh
 }
 
 // sweep drops the counters expired at t. It releases the lock every
