@@ -53,6 +53,21 @@ func Kinds() []Kind {
 	return ks
 }
 
+// kindByName inverts kindNames.
+var kindByName = func() map[string]Kind {
+	m := make(map[string]Kind, len(kindNames))
+	for k, name := range kindNames {
+		m[name] = Kind(k)
+	}
+	return m
+}()
+
+// ParseKind returns the kind whose String is name.
+func ParseKind(name string) (Kind, bool) {
+	k, ok := kindByName[name]
+	return k, ok
+}
+
 // String returns the kind's stable snake_case name, used as the /v1 problem
 // code and in metrics labels.
 func (k Kind) String() string {

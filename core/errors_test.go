@@ -34,3 +34,17 @@ func TestErrorAccessors(t *testing.T) {
 		t.Errorf("KindOf(*Error) allocates %v times", n)
 	}
 }
+
+// TestParseKind: every kind's name parses back to it; other names do not.
+func TestParseKind(t *testing.T) {
+	for _, k := range core.Kinds() {
+		if got, ok := core.ParseKind(k.String()); !ok || got != k {
+			t.Errorf("ParseKind(%q) = %v, %v; want %v", k.String(), got, ok, k)
+		}
+	}
+	for _, name := range []string{"", "ok", "kind(99)", "Invalid"} {
+		if k, ok := core.ParseKind(name); ok {
+			t.Errorf("ParseKind(%q) = %v, want none", name, k)
+		}
+	}
+}

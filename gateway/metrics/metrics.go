@@ -19,6 +19,7 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -207,17 +208,6 @@ func orNone(s string) string {
 // what the gateway and /v1 record for failures found before the core runs.
 var Outcomes = []string{"ok", "undetected", "method_not_allowed", "body_too_large", "unsupported_media_type", "too_large", "unknown", "other"}
 
-var outcomeSet = func() map[string]bool {
-	s := map[string]bool{}
-	for _, o := range Outcomes {
-		s[o] = true
-	}
-	for _, k := range core.Kinds() {
-		s[k.String()] = true
-	}
-	return s
-}()
-
 // Outcome maps a recorded outcome to its label: itself when it is one of
 // Outcomes or a core kind's name, "unknown" when none was recorded,
 // "other" for anything else (a reason added without being listed here).
@@ -225,7 +215,10 @@ func Outcome(s string) string {
 	switch {
 	case s == "":
 		return "unknown"
-	case outcomeSet[s]:
+	case slices.Contains(Outcomes, s):
+		return s
+	}
+	if _, ok := core.ParseKind(s); ok {
 		return s
 	}
 	return "other"

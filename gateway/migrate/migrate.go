@@ -495,15 +495,8 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, req *request, sha
 // isKind reports whether an outcome is "ok" or a core kind's name, the
 // values of the request log's outcome.
 func isKind(o string) bool {
-	if o == ok {
-		return true
-	}
-	for _, k := range core.Kinds() {
-		if k.String() == o {
-			return true
-		}
-	}
-	return false
+	_, found := core.ParseKind(o)
+	return o == ok || found
 }
 
 // captureLimit bounds the copy of a reply kept to compare it.
