@@ -170,7 +170,12 @@ func ReadParams(r *http.Request, src Sources) (Params, error) {
 		if err != nil {
 			return p, err
 		}
-		return p, p.addValues(obj)
+		for _, kv := range obj.values {
+			if err := p.add(kv.name, kv.value); err != nil {
+				return p, err
+			}
+		}
+		return p, nil
 	}
 	return p, badInput(http.StatusUnsupportedMediaType, "不支持的请求内容类型")
 }
@@ -213,17 +218,6 @@ func (p *Params) addQuery(q, badSyntax string) error {
 
 // maxQueryParams is url.ParseQuery's own limit (GODEBUG urlmaxqueryparams).
 const maxQueryParams = 10000
-
-func (p *Params) addValues(v url.Values) error {
-	for name, vals := range v {
-		for _, val := range vals {
-			if err := p.add(name, val); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
 
 func (p *Params) add(name, val string) error {
 	if !cleanText(name) || !cleanText(val) {
@@ -289,45 +283,47 @@ func (p *Params) addMultipart(body []byte, boundary string) error {
 
 // decodeJSONObject reads a JSON object whose values are all strings,
 // tolerating trailing commas (the caraccessories document's own examples
-// carry them). A key repeated with another value is refused, as repeated
-// query and form parameters are.
-func decodeJSONObject(body []byte) (url.Values, error) {
+// carry them), in the order of its keys. A key repeated with another
+// value is refused, as repeated query and form parameters are.
+func decodeJSONObject(body []byte) (Params, error) {
+	var v Params
 	if !utf8.Valid(body) { // encoding/json would silently turn bad bytes into U+FFFD
-		return nil, badInput(http.StatusBadRequest, "请求参数含有非法字符")
+		return v, badInput(http.StatusBadRequest, "请求参数含有非法字符")
 	}
-	malformed := badInput(http.StatusBadRequest, "JSON格式错误")
+	malformed := func() error { return badInput(http.StatusBadRequest, "JSON格式错误") }
 	dec := json.NewDecoder(bytes.NewReader(stripTrailingCommas(body)))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, malformed
+		return v, malformed()
 	}
-	v := url.Values{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, malformed
+			return v, malformed()
 		}
 		name := tok.(string) // inside an object, a token before a value is its key
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, malformed
+			return v, malformed()
 		}
 		if string(raw) == "null" {
 			continue // null is an absent field, so "required" reports it
 		}
 		var val string
 		if err := json.Unmarshal(raw, &val); err != nil {
-			return nil, badInput(http.StatusBadRequest, "参数"+name+"必须是字符串")
+			return v, badInput(http.StatusBadRequest, "参数"+name+"必须是字符串")
 		}
-		if old, dup := v[name]; dup && old[0] != val {
-			return nil, badInput(http.StatusBadRequest, "参数"+name+"重复且取值不同")
+		switch i := v.find(name); {
+		case i < 0:
+			v.push(name, val)
+		case v.values[i].value != val:
+			return v, badInput(http.StatusBadRequest, "参数"+name+"重复且取值不同")
 		}
-		v.Set(name, val)
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, malformed
+		return v, malformed()
 	}
 	if _, err := dec.Token(); err != io.EOF { // nothing may follow the object
-		return nil, malformed
+		return v, malformed()
 	}
 	return v, nil
 }

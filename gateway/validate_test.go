@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"legacyauth/core"
@@ -69,7 +70,7 @@ func TestDecodeJSONObject(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || len(got) != len(c.want) {
+			if err != nil || len(got.values) != len(c.want) {
 				t.Fatalf("got %v, %v; want %v", got, err, c.want)
 			}
 			for k, v := range c.want {
@@ -78,5 +79,21 @@ func TestDecodeJSONObject(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A JSON body's parameters keep the order of its keys, as a query's do,
+// so which of several faulty fields is reported does not vary.
+func TestDecodeJSONObjectKeepsOrder(t *testing.T) {
+	got, err := decodeJSONObject([]byte(`{"z": "1", "a": "2", "m": "3", "a": "2", "b": null, "c": "4",}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, kv := range got.values {
+		names = append(names, kv.name)
+	}
+	if want := []string{"z", "a", "m", "c"}; !slices.Equal(names, want) {
+		t.Fatalf("names %v, want %v", names, want)
 	}
 }
