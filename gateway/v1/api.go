@@ -186,10 +186,10 @@ func (a *API) unmatched(w http.ResponseWriter, r *http.Request) {
 // for the Allow header RFC 9110 requires on a 405.
 func (a *API) allowed(r *http.Request) []string {
 	var ms []string
+	probe := *r // matching reads only the method and the URL
 	for i, rt := range a.muxed {
-		probe := r.Clone(r.Context())
 		probe.Method = a.routes[i].Method
-		if rt.Match(probe, &mux.RouteMatch{}) {
+		if rt.Match(&probe, &mux.RouteMatch{}) {
 			ms = append(ms, a.routes[i].Method)
 		}
 	}

@@ -48,10 +48,6 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	// A second value after the object is a malformed request, not
 	// something to ignore.
 	if err := dec.Decode(&json.RawMessage{}); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge(MaxJSONBody)
-		}
 		return invalid("the body must hold exactly one JSON object")
 	}
 	return nil
@@ -61,13 +57,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 // the field at fault but never echoes a value (it could be a password).
 func jsonError(err error) error {
 	var (
-		mbe *http.MaxBytesError
-		se  *json.SyntaxError
-		te  *json.UnmarshalTypeError
+		se *json.SyntaxError
+		te *json.UnmarshalTypeError
 	)
 	switch {
-	case errors.As(err, &mbe):
-		return tooLarge(MaxJSONBody)
 	case errors.Is(err, io.EOF):
 		return invalid("the body is empty; a JSON object is required")
 	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF):
