@@ -50,8 +50,8 @@ type Options struct {
 	// per-client request limit (Admit), so requests it sends elsewhere are
 	// limited like any other, and before the route's body limit and
 	// handler, which next applies and runs: what Wrap serves itself is not
-	// bound by the gateway's body limits. rt.MaxBody is as the dialect
-	// declared it (0 means DefaultMaxBody).
+	// bound by the gateway's body limits. rt.MaxBody is the route's limit
+	// (DefaultMaxBody where the dialect declared none).
 	Wrap func(d Dialect, rt Route, next http.Handler) http.Handler
 }
 
@@ -166,10 +166,10 @@ func (g *Gateway) mount(m Mount) *mounted {
 
 func (g *Gateway) wrapRoute(m Mount, rt Route) http.Handler {
 	d := m.Dialect
-	limit := rt.MaxBody
-	if limit <= 0 {
-		limit = DefaultMaxBody
+	if rt.MaxBody <= 0 {
+		rt.MaxBody = DefaultMaxBody
 	}
+	limit := rt.MaxBody
 	var serve http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > limit {
 			InfoFrom(r.Context()).Outcome = "body_too_large"

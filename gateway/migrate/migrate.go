@@ -121,9 +121,7 @@ type Dialect struct {
 }
 
 // ModeOf is the mode an operation runs in.
-func (d Dialect) ModeOf(op string) Mode { return d.modeOf(op) }
-
-func (d Dialect) modeOf(op string) Mode {
+func (d Dialect) ModeOf(op string) Mode {
 	if m, found := d.Modes[op]; found {
 		return m
 	}
@@ -229,7 +227,7 @@ func New(o Options) (*Migrator, error) {
 		if cfg.SplitPercent < 0 || cfg.SplitPercent > 100 {
 			return nil, fmt.Errorf("migrate: %s: split percent %d is not 0-100", name, cfg.SplitPercent)
 		}
-		modes := []Mode{cfg.modeOf("")}
+		modes := []Mode{cfg.ModeOf("")}
 		for op, mode := range cfg.Modes {
 			if _, known := sp.ops[op]; !known {
 				return nil, fmt.Errorf("migrate: %s has no operation %q", name, op)
@@ -267,8 +265,8 @@ func (m *Migrator) Close() {
 func (m *Migrator) Describe() []slog.Attr {
 	var attrs []slog.Attr
 	for name, ds := range m.dialects {
-		desc := string(ds.cfg.modeOf(""))
-		if ds.cfg.modeOf("") == Split {
+		desc := string(ds.cfg.ModeOf(""))
+		if ds.cfg.ModeOf("") == Split {
 			desc += " " + strconv.Itoa(ds.cfg.SplitPercent) + "% core"
 		}
 		for op, mode := range ds.cfg.Modes {
@@ -294,32 +292,27 @@ func (m *Migrator) Wrap(d gateway.Dialect, rt gateway.Route, next http.Handler) 
 	}
 	involved := false
 	for _, op := range ds.spec.opsOf(rt.Op) {
-		involved = involved || ds.cfg.modeOf(op) != Core || (ds.up != nil && ds.spec.ops[op].login)
+		involved = involved || ds.cfg.ModeOf(op) != Core || (ds.up != nil && ds.spec.ops[op].login)
 	}
 	if !involved {
 		return next
 	}
-	limit := rt.MaxBody
-	if limit <= 0 {
-		limit = gateway.DefaultMaxBody
-	}
-	return &route{m: m, ds: ds, d: d, rt: rt, next: next, limit: limit}
+	return &route{m: m, ds: ds, d: d, rt: rt, next: next}
 }
 
 // route is one wrapped route.
 type route struct {
-	m     *Migrator
-	ds    *dialectState
-	d     gateway.Dialect
-	rt    gateway.Route
-	next  http.Handler // the route's body limit and handler: the core
-	limit int64
+	m    *Migrator
+	ds   *dialectState
+	d    gateway.Dialect
+	rt   gateway.Route // its MaxBody set by the gateway
+	next http.Handler  // the route's body limit and handler: the core
 }
 
 // request is what route learns of a request before choosing.
 type request struct {
 	body     []byte // the buffered body (all of it when complete)
-	complete bool   // the whole body is in body (at most limit bytes)
+	complete bool   // the whole body is in body (at most rt.MaxBody bytes)
 	params   gateway.Params
 	parsed   bool // params were read without error
 	op       string
@@ -327,7 +320,7 @@ type request struct {
 
 func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := rt.read(r)
-	mode := rt.ds.cfg.modeOf(req.op)
+	mode := rt.ds.cfg.ModeOf(req.op)
 	if mode != Core && !cleanPathVars(r) {
 		// A path variable that is not a plain value (/sendsms/.., %2e%2e,
 		// an encoded slash) could make an upstream that normalises paths
@@ -370,9 +363,9 @@ func cleanPathVars(r *http.Request) bool {
 func (rt *route) read(r *http.Request) *request {
 	req := &request{op: rt.rt.Op}
 	if r.Body != nil && r.Body != http.NoBody {
-		buf, err := io.ReadAll(io.LimitReader(r.Body, rt.limit+1))
+		buf, err := io.ReadAll(io.LimitReader(r.Body, rt.rt.MaxBody+1))
 		req.body = buf
-		req.complete = err == nil && int64(len(buf)) <= rt.limit
+		req.complete = err == nil && int64(len(buf)) <= rt.rt.MaxBody
 		rest := r.Body
 		if req.complete {
 			_ = rest.Close()
@@ -384,9 +377,9 @@ func (rt *route) read(r *http.Request) *request {
 		req.complete = true
 	}
 	if req.complete {
-		c := r.Clone(r.Context())
+		c := *r // ReadParams reads the method, query, headers and body only
 		c.Body = io.NopCloser(bytes.NewReader(req.body))
-		p, err := gateway.ReadParams(c, rt.ds.spec.sources)
+		p, err := gateway.ReadParams(&c, rt.ds.spec.sources)
 		req.params, req.parsed = p, err == nil
 	}
 	if d, found := rt.ds.spec.dispatch[rt.rt.Op]; found && req.parsed {
@@ -472,7 +465,7 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, req *request, sha
 	info.Backend = "upstream"
 	rt.m.met.routed(rt.ds.name, req.op, "upstream")
 	rt.phone(r, req) // for the log line
-	cw := &captureWriter{ResponseWriter: w, limit: captureLimit}
+	cw := &captureWriter{ResponseWriter: w}
 	if err := rt.ds.up.relay(cw, r); err != nil {
 		info.Outcome = core.Unavailable.String()
 		if shadow {
@@ -509,7 +502,6 @@ type captureWriter struct {
 	status int
 	wrote  bool
 	body   bytes.Buffer
-	limit  int
 }
 
 func (c *captureWriter) WriteHeader(code int) {
@@ -523,7 +515,7 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 	if !c.wrote {
 		c.status, c.wrote = http.StatusOK, true
 	}
-	if room := c.limit - c.body.Len(); room > 0 {
+	if room := captureLimit - c.body.Len(); room > 0 {
 		c.body.Write(b[:min(room, len(b))])
 	}
 	return c.ResponseWriter.Write(b)

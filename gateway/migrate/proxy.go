@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"legacyauth/gateway"
 )
 
@@ -22,6 +24,7 @@ type upstream struct {
 	timeout time.Duration
 	rp      *httputil.ReverseProxy
 	met     *metricSet
+	latency prometheus.Observer // met.upLatency of this dialect
 	log     *slog.Logger
 }
 
@@ -32,7 +35,7 @@ type relayErrKey struct{}
 type relayErr struct{ err error }
 
 func newUpstream(dialect string, target *url.URL, transport http.RoundTripper, timeout time.Duration, trusted []netip.Prefix, met *metricSet, log *slog.Logger) *upstream {
-	u := &upstream{dialect: dialect, target: target, timeout: timeout, met: met, log: log}
+	u := &upstream{dialect: dialect, target: target, timeout: timeout, met: met, latency: met.upLatency.WithLabelValues(dialect), log: log}
 	u.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -65,7 +68,7 @@ func (u *upstream) relay(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	start := time.Now()
 	u.rp.ServeHTTP(w, r.WithContext(ctx))
-	u.met.upLatency.WithLabelValues(u.dialect).Observe(time.Since(start).Seconds())
+	u.latency.Observe(time.Since(start).Seconds())
 	if rec.err == nil {
 		return nil
 	}
