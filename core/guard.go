@@ -95,29 +95,29 @@ func ClientFrom(ctx context.Context) Client {
 	return c
 }
 
-// ClientIP returns the address recorded by WithClientIP or WithClient, ""
-// if none.
-func ClientIP(ctx context.Context) string {
-	switch v := ctx.Value(clientIPKey{}).(type) {
-	case string:
-		return v
-	case Client:
-		ip, _ := v.ClientAddress()
-		return ip
-	}
-	return ""
-}
-
-// ClientAddr is ClientIP parsed: invalid when none was recorded or it is
-// not an address. A Client's is parsed once, by the gateway.
-func ClientAddr(ctx context.Context) netip.Addr {
+// ClientAddress returns the address recorded by WithClientIP or
+// WithClient, as text and parsed: "" and an invalid Addr when none was
+// recorded (the Addr is invalid too when the text is not an address). A
+// Client's is parsed once, by the gateway.
+func ClientAddress(ctx context.Context) (string, netip.Addr) {
 	switch v := ctx.Value(clientIPKey{}).(type) {
 	case string:
 		a, _ := netip.ParseAddr(v)
-		return a
+		return v, a
 	case Client:
-		_, a := v.ClientAddress()
-		return a
+		return v.ClientAddress()
 	}
-	return netip.Addr{}
+	return "", netip.Addr{}
+}
+
+// ClientIP is ClientAddress's text.
+func ClientIP(ctx context.Context) string {
+	ip, _ := ClientAddress(ctx)
+	return ip
+}
+
+// ClientAddr is ClientAddress's parsed address.
+func ClientAddr(ctx context.Context) netip.Addr {
+	_, a := ClientAddress(ctx)
+	return a
 }

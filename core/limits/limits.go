@@ -238,7 +238,7 @@ func (l *Limits) LoginFailed(ctx context.Context, phone string) {
 		return min(wait, l.cfg.LoginMaxWait)
 	})
 	if r := &l.cfg.LoginAddr; !r.Off {
-		if _, _, err := l.incr(ctx, r, addressKey(ctx), 1); err != nil {
+		if _, _, err := l.incr(ctx, r, addressKey(ctx)); err != nil {
 			l.storeError(ctx, r, err)
 		}
 	}
@@ -262,7 +262,7 @@ func (l *Limits) count(ctx context.Context, r *Rule, subject string) error {
 	if r.Off {
 		return nil
 	}
-	n, end, err := l.incr(ctx, r, subject, 1)
+	n, end, err := l.incr(ctx, r, subject)
 	if err != nil {
 		l.storeError(ctx, r, err)
 		return err
@@ -296,7 +296,7 @@ func (l *Limits) fail(ctx context.Context, r *Rule, subject string, lockAt int64
 	if r.Off {
 		return
 	}
-	n, end, err := l.incr(ctx, r, subject, 1)
+	n, end, err := l.incr(ctx, r, subject)
 	if err != nil {
 		l.storeError(ctx, r, err)
 		return
@@ -360,11 +360,12 @@ func (l *Limits) window(r *Rule, subject string) (string, time.Time) {
 	return string(strconv.AppendInt(b, idx, 36)), time.Unix(0, (idx+1)*w)
 }
 
-func (l *Limits) incr(ctx context.Context, r *Rule, subject string, by int64) (int64, time.Time, error) {
+// incr counts one event in the subject's current window.
+func (l *Limits) incr(ctx context.Context, r *Rule, subject string) (int64, time.Time, error) {
 	key, end := l.window(r, subject)
 	// A quota of MaxInt64 makes Remaining carry the exact count; the rule's
 	// quota is compared by the caller.
-	c, err := l.store.Increment(ctx, key, by, limiter.Rate{Period: r.Window, Limit: math.MaxInt64})
+	c, err := l.store.Increment(ctx, key, 1, limiter.Rate{Period: r.Window, Limit: math.MaxInt64})
 	if err != nil {
 		return 0, end, err
 	}
@@ -409,7 +410,7 @@ func (l *Limits) failOpen(err error) error {
 // addressKey is the client address limits count by: the address itself
 // for IPv4, its /64 for IPv6 (one subscriber gets a whole /64).
 func addressKey(ctx context.Context) string {
-	a := core.ClientAddr(ctx) // parsed once per request, by the gateway
+	ip, a := core.ClientAddress(ctx) // parsed once per request, by the gateway
 	if !a.IsValid() {
 		return "unknown"
 	}
@@ -419,7 +420,7 @@ func addressKey(ctx context.Context) string {
 		// gateway's), that string is the key, and no new one is made.
 		var buf [len("255.255.255.255")]byte
 		b := a.Unmap().AppendTo(buf[:0])
-		if ip := core.ClientIP(ctx); ip == string(b) {
+		if ip == string(b) {
 			return ip
 		}
 		return string(b)
