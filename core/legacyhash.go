@@ -185,7 +185,7 @@ func verifyLegacy(password, stored string, want HashParams) (ok, stale bool, err
 		return false, false, err
 	}
 	ok = h.verify(password)
-	if want.Time > 0 && want.Threads > 0 && want.MemoryKiB >= 8*uint32(want.Threads) {
+	if want.usable() {
 		_ = argon2.IDKey([]byte(password), timingSalt[:], want.Time, want.MemoryKiB, want.Threads, keyLen)
 	}
 	return ok, true, nil

@@ -19,6 +19,13 @@ type HashParams struct {
 	Threads   uint8
 }
 
+// usable reports whether p are argon2id parameters to hash with:
+// argon2.IDKey panics on a zero time or thread count, and the RFC 9106
+// minimum is 8 KiB of memory per thread (IDKey would silently raise it).
+func (p HashParams) usable() bool {
+	return p.Time > 0 && p.Threads > 0 && p.MemoryKiB >= 8*uint32(p.Threads)
+}
+
 // DefaultHashParams is OWASP's recommended minimum for argon2id.
 var DefaultHashParams = HashParams{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}
 
@@ -72,7 +79,7 @@ func parsePHC(phc string) (p HashParams, salt, key []byte, err error) {
 	if _, err = fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil {
 		return p, nil, nil, fmt.Errorf("bad argon2 parameters %q", parts[3])
 	}
-	if p.Time == 0 || p.Threads == 0 || p.MemoryKiB < 8*uint32(p.Threads) {
+	if !p.usable() {
 		return p, nil, nil, fmt.Errorf("bad argon2 parameters %q", parts[3])
 	}
 	if salt, err = b64.DecodeString(parts[4]); err != nil {
