@@ -21,18 +21,18 @@ func (s *Store) CreateUsers(ctx context.Context, users []*core.User) (errs []err
 		id, phone, hash, name, nickname, gender, avatar, device []string
 		created, updated                                        []time.Time
 	}{}
-	first := make(map[string]int, n) // phone -> index of its first user in the batch
+	seen := make(map[string]bool, n) // phones of the batch sent so far
 	var rows []int                   // indexes sent to the server
 	errs = make([]error, n)
 	for i, u := range users {
 		if u == nil || u.ID == "" || u.Phone == "" {
 			return nil, core.E(op, core.Invalid, "a user needs an id and a phone")
 		}
-		if _, dup := first[u.Phone]; dup {
+		if seen[u.Phone] {
 			errs[i] = core.E(op, core.AlreadyRegistered, "phone already registered")
 			continue
 		}
-		first[u.Phone] = i
+		seen[u.Phone] = true
 		rows = append(rows, i)
 		cols.id, cols.phone, cols.hash = append(cols.id, u.ID), append(cols.phone, u.Phone), append(cols.hash, u.PasswordHash)
 		cols.name, cols.nickname, cols.gender = append(cols.name, u.Name), append(cols.nickname, u.Nickname), append(cols.gender, u.Gender)
@@ -44,7 +44,6 @@ func (s *Store) CreateUsers(ctx context.Context, users []*core.User) (errs []err
 	}
 	stored := make(map[string]bool, len(rows))
 	err = s.tx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
-		clear(stored)
 		// A taken phone is skipped, not an error; a taken id (a broken id
 		// generator) still fails the whole statement.
 		r, err := tx.Query(ctx, "INSERT INTO users ("+userColumns+") "+
@@ -54,15 +53,11 @@ func (s *Store) CreateUsers(ctx context.Context, users []*core.User) (errs []err
 		if err != nil {
 			return err
 		}
-		defer r.Close()
-		for r.Next() {
-			var p string
-			if err := r.Scan(&p); err != nil {
-				return err
-			}
+		phones, err := pgx.CollectRows(r, pgx.RowTo[string])
+		for _, p := range phones {
 			stored[p] = true
 		}
-		return r.Err()
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -182,7 +182,9 @@ func (s *Store) withConn(ctx context.Context, op string, fn func(ctx context.Con
 
 // tx runs fn in one transaction (READ COMMITTED: every statement that
 // must see a consistent row locks it) and commits it. Any error rolls
-// back: nothing of a failed change is visible.
+// back: nothing of a failed change is visible. Not pgx.BeginFunc: when
+// the rollback fails too, it returns the rollback's error in place of
+// fn's, whose kind (AlreadyRegistered, ...) the caller needs.
 func (s *Store) tx(ctx context.Context, op string, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	return s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
 		tx, err := c.Begin(ctx)
