@@ -91,6 +91,15 @@ func SetOp(r *http.Request, op string) { InfoFrom(r.Context()).Op = op }
 // SetPhone records the phone a request is about.
 func SetPhone(r *http.Request, phone string) { InfoFrom(r.Context()).Phone = phone }
 
+// SetPhoneIfMobile records a value the client sent as the request's phone
+// only when it is a mainland mobile number: a raw value could be anything,
+// even a password typed into the wrong field.
+func SetPhoneIfMobile(r *http.Request, raw string) {
+	if core.IsMainlandMobile(raw) {
+		SetPhone(r, raw)
+	}
+}
+
 // SetOutcome records a request's outcome from the core's error: "ok" for
 // nil, the kind's name otherwise.
 func SetOutcome(r *http.Request, err error) {

@@ -54,13 +54,11 @@ func params(w http.ResponseWriter, r *http.Request, op string) (gateway.Params, 
 	return p, true
 }
 
-// check records the request's phone for the log line when it is one (a raw
-// value could be anything, even a password typed into the wrong field) and
-// validates the request struct. On failure it has answered.
+// check records the request's phone for the log line when it is one
+// (gateway.SetPhoneIfMobile) and validates the request struct. On failure
+// it has answered.
 func check(w http.ResponseWriter, r *http.Request, op, phone string, req any) bool {
-	if core.IsMainlandMobile(phone) {
-		gateway.SetPhone(r, phone)
-	}
+	gateway.SetPhoneIfMobile(r, phone)
 	if err := gateway.Validate(req); err != nil {
 		if core.KindOf(err) == core.Invalid {
 			err = shown{err}

@@ -202,9 +202,7 @@ func decode[T any](w http.ResponseWriter, r *http.Request, build func(gateway.Pa
 	var req T
 	p, err := gateway.ReadParams(r, sources)
 	if err == nil {
-		if m := p.Get("mobile"); core.IsMainlandMobile(m) {
-			gateway.SetPhone(r, m) // only a phone: a raw value could be a password typed in the wrong field
-		}
+		gateway.SetPhoneIfMobile(r, p.Get("mobile"))
 		req = build(p)
 		err = gateway.Validate(req)
 	}

@@ -413,9 +413,7 @@ func (rt *route) phone(r *http.Request, req *request) string {
 	if err != nil {
 		return ""
 	}
-	if core.IsMainlandMobile(raw) {
-		gateway.SetPhone(r, raw)
-	}
+	gateway.SetPhoneIfMobile(r, raw)
 	return p
 }
 
