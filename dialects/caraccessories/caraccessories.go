@@ -89,7 +89,7 @@ func (d *Dialect) Claims(fields map[string]bool) bool { return fields["mobile"] 
 // Reject answers a failure found before a handler ran (wrong method, body
 // too large, a limit) with the given HTTP status and the dialect's body.
 func (d *Dialect) Reject(w http.ResponseWriter, r *http.Request, status int, err error) {
-	rep := lookup(d.opOfPath(r.URL.Path), core.KindOf(err))
+	rep := lookup(opOfPath(r.URL.Path), core.KindOf(err))
 	if core.KindOf(err) == core.Invalid {
 		rep = reply{badInput.Status, rejectMessage(status)}
 	}
@@ -110,15 +110,9 @@ func rejectMessage(status int) string {
 }
 
 // opOfPath names the operation of a request path, for Reject, which runs
-// before (or instead of) the route's handler; "" when no route matches.
-func (d *Dialect) opOfPath(path string) string {
-	for _, rt := range d.Routes() {
-		if strings.HasSuffix(path, rt.Path) {
-			return rt.Op
-		}
-	}
-	return ""
-}
+// before (or instead of) the route's handler: its last segment, as every
+// route's path is "/"+op. lookup knows no other segment.
+func opOfPath(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }
 
 // The requests, as the document lists their fields. The password has no
 // rule beyond being present: the document's example password is "12345",
