@@ -164,7 +164,6 @@ func settings(c *Config) []setting {
 	}
 	c.Limits = limits.Defaults()
 	for _, r := range c.Limits.Rules() {
-		r := r
 		rows = append(rows, setting{
 			flag: "limit-" + strings.ReplaceAll(r.Name, "_", "-"),
 			env:  "GATEWAY_LIMIT_" + strings.ToUpper(r.Name),

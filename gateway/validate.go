@@ -51,12 +51,10 @@ func init() {
 		if err := validate.RegisterValidation(c.tag, c.fn); err != nil {
 			panic(err)
 		}
-		msg := c.msg
-		tag := c.tag
-		if err := validate.RegisterTranslation(tag, translator,
-			func(ut ut.Translator) error { return ut.Add(tag, msg, true) },
+		if err := validate.RegisterTranslation(c.tag, translator,
+			func(ut ut.Translator) error { return ut.Add(c.tag, c.msg, true) },
 			func(ut ut.Translator, fe validator.FieldError) string {
-				t, _ := ut.T(tag, fe.Field())
+				t, _ := ut.T(c.tag, fe.Field())
 				return t
 			}); err != nil {
 			panic(err)
