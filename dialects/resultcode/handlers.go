@@ -69,9 +69,7 @@ func (d *Dialect) sendCode(w http.ResponseWriter, r *http.Request, p gateway.Par
 	if err == nil {
 		flow, err = d.svc.StartFlow(ctx, res.Phone)
 	}
-	gateway.SetOutcome(r, err)
-	if err != nil {
-		d.fail(w, r, opSend, http.StatusOK, err, "")
+	if d.failed(w, r, opSend, err) {
 		return
 	}
 	http.SetCookie(w, d.cookie(r, flow.ID))
@@ -101,9 +99,7 @@ func (d *Dialect) verifyCode(w http.ResponseWriter, r *http.Request, p gateway.P
 			err = d.svc.SaveFlow(ctx, flow)
 		}
 	}
-	gateway.SetOutcome(r, err)
-	if err != nil {
-		d.fail(w, r, opVerify, http.StatusOK, err, "")
+	if d.failed(w, r, opVerify, err) {
 		return
 	}
 	succeed(w, "")
@@ -129,8 +125,7 @@ func (d *Dialect) register(w http.ResponseWriter, r *http.Request, p gateway.Par
 		err = core.E(op, core.Unauthorized, "phone not verified in this flow")
 	}
 	if err != nil {
-		gateway.SetOutcome(r, err)
-		d.fail(w, r, opRegister, http.StatusOK, err, "")
+		d.failed(w, r, opRegister, err)
 		return
 	}
 	gateway.SetPhone(r, flow.Phone)
@@ -140,7 +135,7 @@ func (d *Dialect) register(w http.ResponseWriter, r *http.Request, p gateway.Par
 		if core.KindOf(err) == core.Invalid {
 			detail = detailOf(err) // this package's own Chinese message
 		}
-		d.fail(w, r, opRegister, http.StatusOK, err, detail)
+		d.fail(w, opRegister, http.StatusOK, err, detail)
 		return
 	}
 	_, err = d.svc.Register(ctx, core.RegisterRequest{
@@ -149,9 +144,7 @@ func (d *Dialect) register(w http.ResponseWriter, r *http.Request, p gateway.Par
 		Proof:    core.Proof{Ticket: flow.Ticket},
 		Profile:  core.Profile{Nickname: req.Nickname, Gender: req.Gender, Avatar: req.HeadImage},
 	})
-	gateway.SetOutcome(r, err)
-	if err != nil {
-		d.fail(w, r, opRegister, http.StatusOK, err, "")
+	if d.failed(w, r, opRegister, err) {
 		return
 	}
 	// The account exists; a flow left behind only expires, and its ticket
@@ -175,14 +168,11 @@ func (d *Dialect) handleUpload(w http.ResponseWriter, r *http.Request) {
 	f, ok := p.Files["img"]
 	if !ok {
 		err := core.E("resultcode.upload", core.Invalid, "no file in field img")
-		gateway.SetOutcome(r, err)
-		d.fail(w, r, opUpload, http.StatusOK, err, "")
+		d.failed(w, r, opUpload, err)
 		return
 	}
 	name, err := d.svc.StoreAvatar(r.Context(), f.Data)
-	gateway.SetOutcome(r, err)
-	if err != nil {
-		d.fail(w, r, opUpload, http.StatusOK, err, "")
+	if d.failed(w, r, opUpload, err) {
 		return
 	}
 	succeed(w, d.opts.AvatarURLPrefix+name)
@@ -202,19 +192,27 @@ func (d *Dialect) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	gateway.SetPhone(r, req.UserID)
 	res, err := d.svc.Login(r.Context(), core.LoginRequest{Phone: req.UserID, Password: req.Password})
-	gateway.SetOutcome(r, err)
-	if err != nil {
-		d.fail(w, r, opLogin, http.StatusOK, err, "")
+	if d.failed(w, r, opLogin, err) {
 		return
 	}
 	succeed(w, res.Token)
+}
+
+// failed records the request's outcome and, when err is not nil, answers
+// it with a 200 and the operation's code; it reports whether it answered.
+func (d *Dialect) failed(w http.ResponseWriter, r *http.Request, op string, err error) bool {
+	gateway.SetOutcome(r, err)
+	if err != nil {
+		d.fail(w, op, http.StatusOK, err, "")
+	}
+	return err != nil
 }
 
 // badInput answers an error of gateway.ReadParams or gateway.Validate:
 // their messages are Chinese and safe to show, so they become the detail.
 func (d *Dialect) badInput(w http.ResponseWriter, r *http.Request, op string, err error) {
 	gateway.SetOutcome(r, err)
-	d.fail(w, r, op, gateway.HTTPStatus(err), err, detailOf(err))
+	d.fail(w, op, gateway.HTTPStatus(err), err, detailOf(err))
 }
 
 // detailOf returns the message of an error whose message is known to be

@@ -154,7 +154,7 @@ func succeed(w http.ResponseWriter, message string) {
 
 // fail writes the table's reply to err for op under status. detail, when
 // not empty, replaces the row's message if the row carries one.
-func (d *Dialect) fail(w http.ResponseWriter, _ *http.Request, op string, status int, err error, detail string) {
+func (d *Dialect) fail(w http.ResponseWriter, op string, status int, err error, detail string) {
 	a := lookup(op, core.KindOf(err))
 	gateway.SetRetryAfter(w, err)
 	if a.Message == "" {

@@ -128,7 +128,7 @@ func (d *Dialect) Reject(w http.ResponseWriter, r *http.Request, status int, err
 		op = rejectOp(w, r, status)
 		gateway.SetOp(r, op)
 	}
-	d.fail(w, r, op, status, err, rejectDetail[status])
+	d.fail(w, op, status, err, rejectDetail[status])
 }
 
 // rejectDetail is the message of a rejection, by HTTP status, for the rows
