@@ -194,19 +194,8 @@ func settings(c *Config) []setting {
 			c.TrustedProxies = p
 			return err
 		}},
-		setting{"upstream-timeout", "GATEWAY_UPSTREAM_TIMEOUT", "10s", "time an old server has to answer; then the client gets the dialect's server-error reply", func(v string) error {
-			d, err := time.ParseDuration(v)
-			if err == nil && d <= 0 {
-				err = fmt.Errorf("must be positive")
-			}
-			c.UpstreamTimeout = d
-			return err
-		}},
-		setting{"shadow-side-effects", "GATEWAY_SHADOW_SIDE_EFFECTS", "false", "also shadow the operations that act (send or verify a code, register, reset a password, upload): each then acts on both sides", func(v string) error {
-			b, err := strconv.ParseBool(v)
-			c.ShadowSideEffects = b
-			return err
-		}},
+		setting{"upstream-timeout", "GATEWAY_UPSTREAM_TIMEOUT", "10s", "time an old server has to answer; then the client gets the dialect's server-error reply", dur(&c.UpstreamTimeout)},
+		setting{"shadow-side-effects", "GATEWAY_SHADOW_SIDE_EFFECTS", "false", "also shadow the operations that act (send or verify a code, register, reset a password, upload): each then acts on both sides", boolean(&c.ShadowSideEffects)},
 		setting{"shadow-queue", "GATEWAY_SHADOW_QUEUE", "1000", "shadowed requests waiting for a worker; more are dropped (and counted), never waited for", positive(&c.ShadowQueue, 1_000_000)},
 		setting{"shadow-workers", "GATEWAY_SHADOW_WORKERS", "2", "goroutines replaying shadowed requests through the core", positive(&c.ShadowWorkers, 256)},
 	)
@@ -214,16 +203,6 @@ func settings(c *Config) []setting {
 
 func baseSettings(c *Config) []setting {
 	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
-	dur := func(p *time.Duration) func(string) error {
-		return func(v string) error {
-			d, err := time.ParseDuration(v)
-			if err == nil && d <= 0 {
-				err = fmt.Errorf("must be positive")
-			}
-			*p = d
-			return err
-		}
-	}
 	digits := func(p *int) func(string) error {
 		return func(v string) error {
 			n, err := strconv.Atoi(v)
@@ -233,9 +212,6 @@ func baseSettings(c *Config) []setting {
 			*p = n
 			return err
 		}
-	}
-	boolean := func(p *bool) func(string) error {
-		return func(v string) error { b, err := strconv.ParseBool(v); *p = b; return err }
 	}
 	return []setting{
 		{"listen", "GATEWAY_LISTEN", ":8080", "address the public HTTP server listens on", str(&c.Listen)},
@@ -293,14 +269,7 @@ func baseSettings(c *Config) []setting {
 			return fmt.Errorf("want debug, info, warn or error")
 		}},
 		{"client-version-header", "GATEWAY_CLIENT_VERSION_HEADER", "", "request header holding the client version for metrics (e.g. X-App-Version); empty: the first product token of User-Agent (Name/1.2.3)", str(&c.ClientVersionHeader)},
-		{"client-version-labels", "GATEWAY_CLIENT_VERSION_LABELS", "20", `distinct client versions per dialect that get their own metrics label; later ones are counted as "other"`, func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err == nil && (n < 1 || n > 1000) {
-				err = fmt.Errorf("want 1 to 1000")
-			}
-			c.ClientVersionLabels = n
-			return err
-		}},
+		{"client-version-labels", "GATEWAY_CLIENT_VERSION_LABELS", "20", `distinct client versions per dialect that get their own metrics label; later ones are counted as "other"`, positive(&c.ClientVersionLabels, 1000)},
 		{"caraccessories", "GATEWAY_CARACCESSORIES", "true", "serve the caraccessories dialect", boolean(&c.Caraccessories.Enabled)},
 		{"caraccessories-prefix", "GATEWAY_CARACCESSORIES_PREFIX", "/caraccessories/app", "mount prefix of caraccessories", str(&c.Caraccessories.Prefix)},
 		{"caraccessories-code-length", "GATEWAY_CARACCESSORIES_CODE_LENGTH", "5", "digits of caraccessories' SMS codes (the document's example has 5)", digits(&c.Caraccessories.CodeLength)},
@@ -375,6 +344,23 @@ func (c *Config) validate() error {
 // dialects returns each dialect's settings by name.
 func (c *Config) dialects() map[string]DialectConfig {
 	return map[string]DialectConfig{"caraccessories": c.Caraccessories, "apiv4": c.APIv4, "resultcode": c.Resultcode}
+}
+
+// dur parses a positive duration.
+func dur(p *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err == nil && d <= 0 {
+			err = fmt.Errorf("must be positive")
+		}
+		*p = d
+		return err
+	}
+}
+
+// boolean parses strconv.ParseBool's forms.
+func boolean(p *bool) func(string) error {
+	return func(v string) error { b, err := strconv.ParseBool(v); *p = b; return err }
 }
 
 // positive parses a whole number from 1 to most.
