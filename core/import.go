@@ -134,16 +134,13 @@ func (s *Service) importUser(op string, req ImportRequest) (*User, error) {
 	if (req.Password == "") == (req.PasswordHash == "") {
 		return nil, E(op, Invalid, "exactly one of password and password hash is required")
 	}
-	// checkFields wants a password first; the hash is checked below.
-	pw := req.Password
-	if pw == "" {
-		pw = "-"
-	}
-	if err := checkFields(op, pw, req.DeviceID, req.Profile.Name, req.Profile.Nickname, req.Profile.Avatar); err != nil {
+	// As Register's checkFields, the password (when given) last; the hash
+	// is checked below.
+	if err := checkText(op, req.DeviceID, req.Profile.Name, req.Profile.Nickname, req.Profile.Avatar, req.Password); err != nil {
 		return nil, err
 	}
-	if req.Profile.Gender != "" && req.Profile.Gender != "0" && req.Profile.Gender != "1" {
-		return nil, E(op, Invalid, `gender must be "0" or "1"`)
+	if err := checkGender(op, req.Profile.Gender); err != nil {
+		return nil, err
 	}
 	if req.PasswordHash != "" {
 		if err := ValidateHash(req.PasswordHash); err != nil {

@@ -363,8 +363,8 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 	if err := checkFields(op, req.Password, req.DeviceID, req.Profile.Name, req.Profile.Nickname, req.Profile.Avatar); err != nil {
 		return nil, err
 	}
-	if req.Profile.Gender != "" && req.Profile.Gender != "0" && req.Profile.Gender != "1" {
-		return nil, E(op, Invalid, `gender must be "0" or "1"`)
+	if err := checkGender(op, req.Profile.Gender); err != nil {
+		return nil, err
 	}
 	// The answer reveals whether the phone is registered, code or not.
 	if err := s.guard(ctx).AllowLookup(ctx); err != nil {
@@ -653,11 +653,25 @@ func (s *Service) acquire(ctx context.Context) error {
 
 func (s *Service) release() { <-s.hashSlots }
 
+// checkFields wants a password and checks it and the others as text.
 func checkFields(op, password string, others ...string) error {
 	if password == "" {
 		return E(op, Invalid, "a password is required")
 	}
-	for _, f := range append(others, password) {
+	return checkText(op, append(others, password)...)
+}
+
+// checkGender accepts the two genders the apps send, or none.
+func checkGender(op, g string) error {
+	if g != "" && g != "0" && g != "1" {
+		return E(op, Invalid, `gender must be "0" or "1"`)
+	}
+	return nil
+}
+
+// checkText bounds free-text fields and wants them valid UTF-8.
+func checkText(op string, fields ...string) error {
+	for _, f := range fields {
 		if len(f) > maxFieldLen {
 			return E(op, Invalid, "field too long")
 		}
