@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
@@ -45,8 +46,18 @@ func newUpstream(dialect string, target *url.URL, transport http.RoundTripper, t
 			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 			pr.Out.Host = pr.In.Host
 			forwarded(pr, trusted)
+			stripHeaders(pr)
 		},
-		Transport: transport,
+		Transport: no1xx{transport},
+		// A 101 is refused: relayed, it would turn the client's
+		// connection into a tunnel to the old server, past the routes,
+		// limits and logs. The failure is answered as any other.
+		ModifyResponse: func(res *http.Response) error {
+			if res.StatusCode < 200 {
+				return errSwitchingProtocols
+			}
+			return nil
+		},
 		// Failures are answered by relay, in the dialect's own body.
 		ErrorHandler: func(_ http.ResponseWriter, r *http.Request, err error) {
 			if e, found := r.Context().Value(relayErrKey{}).(*relayErr); found {
@@ -94,6 +105,50 @@ func (u *upstream) relay(w http.ResponseWriter, r *http.Request) error {
 		return rec.err
 	}
 	return context.Canceled
+}
+
+var errSwitchingProtocols = errors.New("the old server answered 101 Switching Protocols")
+
+// stripped are request headers never relayed. Upgrade (which the reverse
+// proxy puts back after its own hop-by-hop pass) and HTTP2-Settings would
+// ask the old server to switch protocols; the others claim a client
+// address or rewrite the path, and frameworks believe them: the old
+// server learns the client only from the gateway's X-Forwarded-For.
+var stripped = []string{
+	"Upgrade", "Http2-Settings",
+	"X-Real-Ip", "True-Client-Ip", "X-Client-Ip", "Cf-Connecting-Ip", "X-Cluster-Client-Ip", "Fastly-Client-Ip",
+	"X-Original-Url", "X-Rewrite-Url",
+}
+
+// stripHeaders removes the stripped headers, and Connection: by now the
+// reverse proxy has removed what the client's Connection header named,
+// and the only Connection left is the one it set for an upgrade.
+func stripHeaders(pr *httputil.ProxyRequest) {
+	h := pr.Out.Header
+	for _, k := range stripped {
+		delete(h, k)
+	}
+	delete(h, "Connection")
+	// The old server's logs get the gateway's id, not whatever the client
+	// sent (it may be a phone number the gateway refused to keep).
+	if id := gateway.InfoFrom(pr.In.Context()).RequestID; id != "" {
+		h["X-Request-Id"] = []string{id}
+	}
+}
+
+// no1xx carries requests to the old server without the reverse proxy's
+// hook that relays 1xx replies (103 Early Hints and the like) to the
+// client as they arrive: only a final reply is relayed. Without the hook
+// the transport reads and drops them.
+type no1xx struct{ http.RoundTripper }
+
+func (t no1xx) RoundTrip(r *http.Request) (*http.Response, error) {
+	// The trace is the one ServeHTTP made for this request (composed with
+	// any the context held before), so changing it affects no other.
+	if tr := httptrace.ContextClientTrace(r.Context()); tr != nil {
+		tr.Got1xxResponse = nil
+	}
+	return t.RoundTripper.RoundTrip(r)
 }
 
 // forwarded sets X-Forwarded-For, -Host and -Proto the way the gateway
