@@ -348,10 +348,55 @@ func (c *routeMatch) serve(w http.ResponseWriter, r *http.Request) {
 func requestID(r *http.Request) string {
 	// The canonical key, read directly: Header.Get would allocate to
 	// canonicalize "X-Request-ID" on every request.
-	if v := r.Header["X-Request-Id"]; len(v) > 0 && v[0] != "" && len(v[0]) <= 128 && printableASCII(v[0]) {
+	if v := r.Header["X-Request-Id"]; len(v) > 0 && tokenID(v[0]) {
 		return v[0]
 	}
 	return newRequestID()
+}
+
+// tokenID reports whether a client's request id is kept: it is echoed and
+// logged, so only a short token, 1-64 of [A-Za-z0-9._-], without a run of
+// 11 or more digits (a phone number, with or without its country code),
+// except in the last group of a UUID, where 12 random hex digits are
+// sometimes all decimal.
+func tokenID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	run, phoneLike := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9':
+			run++
+			phoneLike = phoneLike || run >= 11
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '-', c == '_', c == '.':
+			run = 0
+		default:
+			return false
+		}
+	}
+	return !phoneLike || isUUID(s)
+}
+
+// isUUID reports whether s is a UUID's text form, 8-4-4-4-12 hex digits.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Request ids the gateway makes are 24 hex digits: a random prefix drawn
@@ -379,15 +424,6 @@ func newRequestID() string {
 		n >>= 4
 	}
 	return string(b[:])
-}
-
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 func maskIfSet(phone string) string {

@@ -108,6 +108,7 @@ func TestNoUpgradeTunnel(t *testing.T) {
 		spoof += h + ": 203.0.113.66\r\n"
 	}
 	spoof = strings.Replace(spoof, "X-Original-URL: 203.0.113.66", "X-Original-URL: /admin/delete_all_users", 1)
+	spoof += "X-Request-ID: 13800000001\r\n" // refused by the gateway, so not for the old server either
 	for _, mode := range []Dialect{{Mode: Proxy}, {Mode: Shadow}, {Mode: Split, SplitPercent: 0}} {
 		for _, c := range []struct {
 			reply   string // the old server's behaviour
@@ -197,6 +198,9 @@ func TestNoUpgradeTunnel(t *testing.T) {
 				}
 				if v := strings.ToLower(strings.Join(h.Values("Connection"), ",")); strings.Contains(v, "upgrade") || strings.Contains(v, "http2-settings") {
 					t.Errorf("the old server got Connection: %s", v)
+				}
+				if id := h.Values("X-Request-Id"); len(id) != 1 || id[0] == "13800000001" || id[0] != resp.Header.Get("X-Request-Id") {
+					t.Errorf("the old server got X-Request-ID %q, want the gateway's %q", id, resp.Header.Get("X-Request-Id"))
 				}
 				if xff := h.Values("X-Forwarded-For"); len(xff) != 1 || xff[0] != "127.0.0.1" {
 					t.Errorf("X-Forwarded-For %q, want the gateway's own 127.0.0.1", xff)
