@@ -57,6 +57,11 @@ type Session struct {
 	UserID    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// KeepAtMost, when positive, caps the user's live sessions once this
+	// one is stored: CreateUser and RecordLogin revoke the user's oldest
+	// others in the same atomic write, so a burst of logins cannot pile up
+	// sessions. An argument only: it is not stored, and stores return 0.
+	KeepAtMost int
 }
 
 // Code is a sent verification code. Only its MAC is stored: HMAC-SHA256(secret,

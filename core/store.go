@@ -12,6 +12,11 @@ import (
 type Store interface {
 	// CreateUser stores a new user and, when s is not nil, its first
 	// session, atomically. AlreadyRegistered if the phone is taken.
+	// CreateUser and RecordLogin honour s.KeepAtMost: when it is positive,
+	// the same atomic write revokes the user's oldest other sessions (by
+	// CreatedAt, then token hash) until at most KeepAtMost are live at
+	// s.CreatedAt, s always among them; expired ones may go too. Concurrent
+	// writes for one user never leave more.
 	CreateUser(ctx context.Context, u *User, s *Session) error
 	// UserByPhone finds a user by E.164 phone. NotRegistered if none.
 	UserByPhone(ctx context.Context, phone string) (*User, error)

@@ -1,7 +1,10 @@
 package memdb
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"legacyauth/core"
@@ -52,13 +55,47 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User, sess *core.Session
 		}
 		b.putUser(userFromCore(u))
 		if sess != nil {
-			if err := checkNewSession(op, txn, sess); err != nil {
+			if err := addSession(op, txn, b, sess); err != nil {
 				return err
 			}
-			b.putSession(sessKey(sess.UserID, &sess.TokenHash), toNanos(sess.CreatedAt), toNanos(sess.ExpiresAt))
 		}
 		return nil
 	})
+}
+
+// addSession encodes sess and the revocation of the user's sessions beyond
+// sess.KeepAtMost. Writers are serialized, so the count cannot change
+// between this read and the commit.
+func addSession(op string, txn *memdb.Txn, b *batch, sess *core.Session) error {
+	if err := checkNewSession(op, txn, sess); err != nil {
+		return err
+	}
+	if sess.KeepAtMost > 0 {
+		ss, err := userSessions(txn, sess.UserID)
+		if err != nil {
+			return core.Wrap(op, core.Internal, err)
+		}
+		now := toNanos(sess.CreatedAt)
+		live := ss[:0]
+		for _, r := range ss {
+			if r.expires <= now {
+				b.delSession((*[32]byte)([]byte(r.hash()))) // dead already; no need to keep it
+			} else {
+				live = append(live, r)
+			}
+		}
+		// The oldest go first; the token hash breaks ties as PostgreSQL's
+		// ORDER BY does, so both stores revoke the same ones.
+		slices.SortFunc(live, func(a, b *sessRec) int {
+			return cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.hash(), b.hash()))
+		})
+		for len(live) > sess.KeepAtMost-1 {
+			b.delSession((*[32]byte)([]byte(live[0].hash())))
+			live = live[1:]
+		}
+	}
+	b.putSession(sessKey(sess.UserID, &sess.TokenHash), toNanos(sess.CreatedAt), toNanos(sess.ExpiresAt))
+	return nil
 }
 
 func checkNewSession(op string, txn *memdb.Txn, sess *core.Session) error {
@@ -131,10 +168,7 @@ func (s *Store) RecordLogin(ctx context.Context, userID, checkedHash, deviceID, 
 			b.putUser(&nu)
 		}
 		if sess != nil {
-			if err := checkNewSession(op, txn, sess); err != nil {
-				return err
-			}
-			b.putSession(sessKey(sess.UserID, &sess.TokenHash), toNanos(sess.CreatedAt), toNanos(sess.ExpiresAt))
+			return addSession(op, txn, b, sess)
 		}
 		return nil
 	})

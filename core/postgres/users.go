@@ -32,6 +32,16 @@ func insertSession(ctx context.Context, op string, tx pgx.Tx, s *core.Session) e
 	if uniqueViolation(err, "sessions_pkey") {
 		return core.E(op, core.Internal, "session token hash already exists") // a broken token generator
 	}
+	if err != nil || s.KeepAtMost <= 0 {
+		return err
+	}
+	// The user's row is locked (RecordLogin) or not yet visible to others
+	// (CreateUser), so concurrent logins of one user run this one at a
+	// time. The order is memdb's: oldest first, the token hash breaking ties.
+	_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2 AND (expires_at <= $3 OR token_hash NOT IN (
+			SELECT token_hash FROM sessions WHERE user_id = $1 AND token_hash <> $2 AND expires_at > $3
+			ORDER BY created_at DESC, token_hash DESC LIMIT $4))`,
+		s.UserID, s.TokenHash[:], s.CreatedAt, s.KeepAtMost-1)
 	return err
 }
 

@@ -61,6 +61,8 @@ func Store(t *testing.T, open func(t *testing.T) core.Store) {
 		{"ConcurrentCreateDistinctPhones", testConcurrentCreateDistinctPhones},
 		{"RecordLogin", testRecordLogin},
 		{"SetPasswordRevokesSessions", testSetPassword},
+		{"SessionCap", testSessionCap},
+		{"ConcurrentLoginsKeepCap", testConcurrentLoginsKeepCap},
 		{"Sessions", testSessions},
 		{"Avatars", testAvatars},
 		{"Ping", func(t *testing.T, s core.Store) { noErr(t, s.Ping(ctx), "Ping") }},
@@ -87,6 +89,7 @@ func Ephemeral(t *testing.T, open func(t *testing.T) core.EphemeralStore) {
 		{"ConcurrentWrongCodes", testConcurrentWrongCodes},
 		{"Tickets", testTickets},
 		{"ConcurrentTakeTicket", testConcurrentTakeTicket},
+		{"WrongTicketKeepsIt", testWrongTicketKeepsIt},
 		{"Flows", testFlows},
 		{"CanceledContext", testEphemeralCanceled},
 		{"Closed", testEphemeralClosed},
@@ -405,6 +408,77 @@ func testSetPassword(t *testing.T, s core.Store) {
 	live(t, s, "u4", later)
 
 	wantKind(t, s.SetPassword(ctx, user(3).ID, "h", later), core.NotRegistered, "SetPassword(unknown user)")
+}
+
+// capped is a session that asks the store to keep at most n.
+func capped(sess *core.Session, n int) *core.Session {
+	sess.KeepAtMost = n
+	return sess
+}
+
+// KeepAtMost revokes the oldest live sessions of the user, in the write
+// that adds one, and nothing else.
+func testSessionCap(t *testing.T, s core.Store) {
+	u, v := user(1), user(2)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+	noErr(t, s.CreateUser(ctx, u, capped(session(u, "s0", at(0), time.Hour), 3)), "CreateUser")
+	noErr(t, s.CreateUser(ctx, v, session(v, "other", at(0), time.Hour)), "CreateUser")
+	// A session that has expired by the next login takes no place.
+	noErr(t, s.RecordLogin(ctx, u.ID, u.PasswordHash, "", "", capped(session(u, "short", at(1), time.Second), 3)), "RecordLogin(short)")
+	for i := 1; i <= 4; i++ {
+		noErr(t, s.RecordLogin(ctx, u.ID, u.PasswordHash, "", "", capped(session(u, fmt.Sprint("s", i), at(i+1), time.Hour), 3)), fmt.Sprint("RecordLogin ", i))
+	}
+	now := at(5)
+	gone(t, s, "short", now)
+	for _, tok := range []string{"s0", "s1"} {
+		gone(t, s, tok, now) // the oldest
+	}
+	for _, tok := range []string{"s2", "s3", "s4"} {
+		live(t, s, tok, now)
+	}
+	live(t, s, "other", now) // another user's sessions are not counted
+
+	// A refused login (the password changed) revokes nothing.
+	wantKind(t, s.RecordLogin(ctx, u.ID, "stale-hash", "", "", capped(session(u, "late", at(7), time.Hour), 1)), core.WrongPassword, "RecordLogin(stale hash)")
+	for _, tok := range []string{"s2", "s3", "s4"} {
+		live(t, s, tok, now)
+	}
+	// No cap: nothing is revoked. A cap of one keeps only the new session.
+	noErr(t, s.RecordLogin(ctx, u.ID, u.PasswordHash, "", "", session(u, "s5", at(8), time.Hour)), "RecordLogin(no cap)")
+	for _, tok := range []string{"s2", "s3", "s4", "s5"} {
+		live(t, s, tok, at(8))
+	}
+	noErr(t, s.RecordLogin(ctx, u.ID, u.PasswordHash, "", "", capped(session(u, "only", at(9), time.Hour), 1)), "RecordLogin(cap 1)")
+	for _, tok := range []string{"s2", "s3", "s4", "s5"} {
+		gone(t, s, tok, at(9))
+	}
+	live(t, s, "only", at(9))
+}
+
+// Concurrent logins of one user never leave more than KeepAtMost live.
+func testConcurrentLoginsKeepCap(t *testing.T, s core.Store) {
+	const keep, n = 5, Concurrency
+	u := user(1)
+	noErr(t, s.CreateUser(ctx, u, capped(session(u, "first", t0, time.Hour), keep)), "CreateUser")
+	errs := make([]error, n)
+	testkit.Together(n, func(i int) {
+		sess := capped(session(u, fmt.Sprint("race", i), t0.Add(time.Duration(i+1)*time.Second), time.Hour), keep)
+		errs[i] = s.RecordLogin(ctx, u.ID, u.PasswordHash, "", "", sess)
+	})
+	liveN := 0
+	now := t0.Add(time.Duration(n+1) * time.Second)
+	for i, err := range errs {
+		noErr(t, err, fmt.Sprint("RecordLogin ", i))
+		if _, _, err := s.Session(ctx, tokenHash(fmt.Sprint("race", i)), now); err == nil {
+			liveN++
+		}
+	}
+	if _, _, err := s.Session(ctx, tokenHash("first"), now); err == nil {
+		liveN++
+	}
+	if liveN != keep {
+		t.Fatalf("%d concurrent logins left %d live sessions, want %d", n, liveN, keep)
+	}
 }
 
 func testSessions(t *testing.T, s core.Store) {
@@ -735,6 +809,26 @@ func testConcurrentTakeTicket(t *testing.T, s core.EphemeralStore) {
 			t.Fatalf("%d takers won one ticket (hash given: %v), want exactly 1", won, hash != nil)
 		}
 	}
+}
+
+// A take with a wrong hash leaves the ticket to its owner, even when many
+// race it (apiv4's reset ticket is bound to the requester, and a stranger's
+// attempt must not spend the owner's).
+func testWrongTicketKeepsIt(t *testing.T, s core.EphemeralStore) {
+	ph := phone(1)
+	h := mac("owner")
+	noErr(t, s.PutTicket(ctx, &core.Ticket{Hash: h, Phone: ph, Purpose: core.PurposeReset, ExpiresAt: t0.Add(time.Minute)}), "PutTicket")
+	const n = Concurrency
+	errs := make([]error, n)
+	testkit.Together(n, func(i int) {
+		wrong := mac(fmt.Sprint("stranger", i))
+		errs[i] = s.TakeTicket(ctx, ph, core.PurposeReset, &wrong, t0)
+	})
+	for i, err := range errs {
+		wantKind(t, err, core.Unauthorized, fmt.Sprintf("TakeTicket(wrong hash %d)", i))
+	}
+	noErr(t, s.TakeTicket(ctx, ph, core.PurposeReset, &h, t0), "TakeTicket(owner, after the strangers)")
+	wantKind(t, s.TakeTicket(ctx, ph, core.PurposeReset, &h, t0), core.Unauthorized, "TakeTicket(owner, again)")
 }
 
 func testFlows(t *testing.T, s core.EphemeralStore) {
