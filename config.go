@@ -33,6 +33,7 @@ type Config struct {
 	SMSTimeout      time.Duration
 	CodeTTL         time.Duration
 	SessionTTL      time.Duration
+	MaxSessions     int // live sessions per user; a login beyond revokes the oldest
 	ShutdownTimeout time.Duration
 	// Server time-outs: see net/http.Server.
 	ReadHeaderTimeout time.Duration
@@ -241,6 +242,7 @@ func baseSettings(c *Config) []setting {
 		{"sms-timeout", "GATEWAY_SMS_TIMEOUT", "5s", "time the SMS webhook has to answer", dur(&c.SMSTimeout)},
 		{"code-ttl", "GATEWAY_CODE_TTL", "5m", "lifetime of a verification code", dur(&c.CodeTTL)},
 		{"session-ttl", "GATEWAY_SESSION_TTL", "720h", "lifetime of a login session (token)", dur(&c.SessionTTL)},
+		{"max-sessions", "GATEWAY_MAX_SESSIONS", "20", "live sessions per user; a login beyond it revokes the user's oldest session", positive(&c.MaxSessions, 10000)},
 		{"shutdown-timeout", "GATEWAY_SHUTDOWN_TIMEOUT", "15s", "time in-flight requests get to finish on SIGTERM/SIGINT", dur(&c.ShutdownTimeout)},
 		{"read-header-timeout", "GATEWAY_READ_HEADER_TIMEOUT", "5s", "time a client has to send its request headers (cuts off slow-loris clients)", dur(&c.ReadHeaderTimeout)},
 		{"read-timeout", "GATEWAY_READ_TIMEOUT", "30s", "time a client has to send a whole request, body included", dur(&c.ReadTimeout)},

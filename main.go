@@ -168,14 +168,15 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	}
 	m.Limits(lim)
 	svc, err := core.New(st.durable, st.ephemeral, core.Config{
-		Secret:     secret,
-		CodeTTL:    cfg.CodeTTL,
-		SessionTTL: cfg.SessionTTL,
-		Sender:     sender,
-		Guard:      guardOf(lim),
-		Now:        o.Now,
-		Hash:       o.Hash,
-		Log:        log,
+		Secret:      secret,
+		CodeTTL:     cfg.CodeTTL,
+		SessionTTL:  cfg.SessionTTL,
+		MaxSessions: cfg.MaxSessions,
+		Sender:      sender,
+		Guard:       guardOf(lim),
+		Now:         o.Now,
+		Hash:        o.Hash,
+		Log:         log,
 	})
 	if err != nil {
 		st.Close()

@@ -22,6 +22,7 @@ type Config struct {
 	CodeTTL         time.Duration // default 5 minutes
 	TicketTTL       time.Duration // default 10 minutes
 	SessionTTL      time.Duration // default 30 days
+	MaxSessions     int           // live sessions per user, the oldest revoked beyond it (Session.KeepAtMost); default 20
 	FlowTTL         time.Duration // default 30 minutes
 	MaxCodeAttempts int           // wrong tries that burn a code; default 5
 	DefaultCodeLen  int           // when a request names none; default 6
@@ -65,6 +66,9 @@ func New(store Store, eph EphemeralStore, cfg Config) (*Service, error) {
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 30 * 24 * time.Hour
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 20
 	}
 	if cfg.FlowTTL <= 0 {
 		cfg.FlowTTL = 30 * time.Minute
@@ -621,7 +625,7 @@ func (s *Service) newSession(userID string, now time.Time) (string, *Session, er
 	if err != nil {
 		return "", nil, err
 	}
-	return token, &Session{TokenHash: hash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}, nil
+	return token, &Session{TokenHash: hash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL), KeepAtMost: s.cfg.MaxSessions}, nil
 }
 
 // hash and verify bound how many argon2id computations run at once, since
