@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"legacyauth/core"
@@ -284,9 +285,12 @@ func (p *Params) addMultipart(body []byte, boundary string) error {
 // decodeJSONObject reads a JSON object whose values are all strings,
 // tolerating trailing commas (the caraccessories document's own examples
 // carry them), in the order of its keys. A key repeated with another
-// value is refused, as repeated query and form parameters are.
+// value is refused, as repeated query and form parameters are, and so is
+// a key equal to another under case folding ({"phone":A,"Phone":B}):
+// encoding/json, and maybe an old server, would read them as one field.
 func decodeJSONObject(body []byte) (Params, error) {
 	var v Params
+	var folded foldSet
 	if !utf8.Valid(body) { // encoding/json would silently turn bad bytes into U+FFFD
 		return v, badInput(http.StatusBadRequest, "请求参数含有非法字符")
 	}
@@ -312,9 +316,14 @@ func decodeJSONObject(body []byte) (Params, error) {
 		if err := json.Unmarshal(raw, &val); err != nil {
 			return v, badInput(http.StatusBadRequest, "参数"+name+"必须是字符串")
 		}
-		switch i := v.find(name); {
-		case i < 0:
+		i := v.find(name)
+		if i < 0 {
+			i = folded.find(v.values, name)
+		}
+		switch {
+		case i < 0 || v.values[i].name != name && v.values[i].value == val:
 			v.push(name, val)
+			folded.add(name, len(v.values)-1)
 		case v.values[i].value != val:
 			return v, badInput(http.StatusBadRequest, "参数"+name+"重复且取值不同")
 		}
@@ -328,10 +337,92 @@ func decodeJSONObject(body []byte) (Params, error) {
 	return v, nil
 }
 
+// foldSet finds names equal under case folding (strings.EqualFold, as
+// encoding/json matches names). Like Params, it searches linearly through
+// a handful of names and keeps a map of folded names only for many, so
+// neither the common request allocates nor a hostile one costs quadratic
+// time.
+type foldSet struct{ m map[string]int }
+
+// find returns the position in values of the first name equal to name
+// under case folding, -1 when there is none.
+func (f *foldSet) find(values []param, name string) int {
+	if f.m == nil {
+		if len(values) < indexFrom {
+			for i := range values {
+				if strings.EqualFold(values[i].name, name) {
+					return i
+				}
+			}
+			return -1
+		}
+		f.m = make(map[string]int, 2*len(values))
+		for i := len(values) - 1; i >= 0; i-- { // the first of equal names wins
+			f.m[foldKey(values[i].name)] = i
+		}
+	}
+	if i, ok := f.m[foldKey(name)]; ok {
+		return i
+	}
+	return -1
+}
+
+// add records that values[i] holds name, once f keeps a map.
+func (f *foldSet) add(name string, i int) {
+	if f.m == nil {
+		return
+	}
+	k := foldKey(name)
+	if _, found := f.m[k]; !found {
+		f.m[k] = i
+	}
+}
+
+// foldKey returns a string equal for exactly the names strings.EqualFold
+// finds equal: each rune is replaced by the least of its case-folding
+// orbit (as encoding/json does), then ASCII is lower-cased, so a name
+// already in lower-case ASCII is returned as it is, without allocating.
+func foldKey(s string) string {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		r = leastFold(r)
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// leastFold returns the least rune of r's case-folding orbit: SimpleFold
+// walks the orbit upwards and wraps round to it.
+func leastFold(r rune) rune {
+	for {
+		next := unicode.SimpleFold(r)
+		if next <= r {
+			return next
+		}
+		r = next
+	}
+}
+
 // CheckJSONText refuses JSON text that encoding/json would silently alter
 // rather than reject: invalid UTF-8 (decoded as U+FFFD) and a top-level key
-// repeated with another value (the last one would win). Other malformations
-// are left for the decoder to report.
+// repeated with another value (the last one would win), also when the
+// repeat differs only in case ({"phone":A,"Phone":B}: encoding/json binds
+// both to one field). Other malformations are left for the decoder to
+// report.
 func CheckJSONText(body []byte) error {
 	if !utf8.Valid(body) {
 		return errors.New("the body is not valid UTF-8")
@@ -340,7 +431,11 @@ func CheckJSONText(body []byte) error {
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil
 	}
-	seen := map[string]json.RawMessage{}
+	type field struct {
+		name string
+		raw  json.RawMessage
+	}
+	seen := map[string]field{} // by foldKey
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -351,10 +446,17 @@ func CheckJSONText(body []byte) error {
 			return nil
 		}
 		name := tok.(string)
-		if old, dup := seen[name]; dup && !bytes.Equal(old, raw) {
+		key := foldKey(name)
+		old, dup := seen[key]
+		switch {
+		case !dup:
+			seen[key] = field{name, raw}
+		case bytes.Equal(old.raw, raw):
+		case old.name == name:
 			return fmt.Errorf("%q is repeated with another value", name)
+		default:
+			return fmt.Errorf("%q and %q differ only in case, with other values", old.name, name)
 		}
-		seen[name] = raw
 	}
 	return nil
 }
