@@ -7,7 +7,8 @@ import (
 )
 
 // Ids the gateway makes are 24 lower-case hex digits, distinct, sharing
-// the process's prefix; a client's printable id is kept.
+// the process's prefix; a client's token id is kept (TestClientRequestID
+// has the rule).
 func TestRequestID(t *testing.T) {
 	seen := map[string]bool{}
 	r := httptest.NewRequest("GET", "/", nil)
