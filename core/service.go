@@ -228,21 +228,29 @@ type VerifyCodeRequest struct {
 	Purpose Purpose
 	Code    string
 	// ForRecentCheck makes the ticket one that Proof.RecentCheck accepts:
-	// bound to the client's address (core.ClientIP) instead of a secret
-	// value, and short-lived (RecentCheckTTL), for apiv4's forget_password,
-	// whose step 2 carries nothing. The returned ticket value is then "".
+	// bound to the client's address (core.ClientIP) and Binding instead of
+	// a secret value, and short-lived (RecentCheckTTL), for apiv4's
+	// forget_password, whose step 2 carries nothing. The returned ticket
+	// value is then "".
 	ForRecentCheck bool
+	// Binding is what else identifies the client (apiv4: its device id and
+	// User-Agent); Proof.Binding must repeat it. An address alone is shared
+	// by everyone behind one NAT.
+	Binding string
 }
 
-// RecentCheckTTL is how long a ForRecentCheck verification stays usable.
-const RecentCheckTTL = 5 * time.Minute
+// RecentCheckTTL is how long a ForRecentCheck verification stays usable:
+// step 2 follows step 1 within seconds in the app, and every minute more is
+// a minute for someone behind the same address to try.
+const RecentCheckTTL = 2 * time.Minute
 
-// recentCheckHash binds a recent-check ticket to the client's address: the
-// step that takes it must come from the same address. A ticket from
-// VerifyCode without ForRecentCheck has a random value's hash, so no
-// request can take it this way.
-func recentCheckHash(ctx context.Context) [32]byte {
-	return sha256.Sum256([]byte("recent-check|" + ClientIP(ctx)))
+// recentCheckHash binds a recent-check ticket to the client's address and
+// binding: the step that takes it must come from the same address with the
+// same binding. An address holds no NUL, so no split of the two strings
+// collides with another. A ticket from VerifyCode without ForRecentCheck has
+// a random value's hash, so no request can take it this way.
+func recentCheckHash(ctx context.Context, binding string) [32]byte {
+	return sha256.Sum256([]byte("recent-check|" + ClientIP(ctx) + "\x00" + binding))
 }
 
 // VerifyCode consumes a correct code and returns a one-use ticket for the
@@ -259,7 +267,7 @@ func (s *Service) VerifyCode(ctx context.Context, req VerifyCodeRequest) (string
 	t := &Ticket{Phone: phone, Purpose: req.Purpose, ExpiresAt: s.cfg.Now().Add(s.cfg.TicketTTL)}
 	var ticket string
 	if req.ForRecentCheck {
-		t.Hash, t.ExpiresAt = recentCheckHash(ctx), s.cfg.Now().Add(min(RecentCheckTTL, s.cfg.TicketTTL))
+		t.Hash, t.ExpiresAt = recentCheckHash(ctx, req.Binding), s.cfg.Now().Add(min(RecentCheckTTL, s.cfg.TicketTTL))
 	} else if ticket, t.Hash, err = newSecret(); err != nil {
 		return "", Wrap(op, Internal, err)
 	}
@@ -275,10 +283,12 @@ type Proof struct {
 	Code   string
 	Ticket string
 	// RecentCheck accepts the phone's ticket from a VerifyCode with
-	// ForRecentCheck, made for the same client address. Only for apiv4's
-	// forget_password, whose step 2 carries nothing: the ticket is one-use,
-	// bound to the phone and the address, and short-lived.
+	// ForRecentCheck, made for the same client address and Binding. Only
+	// for apiv4's forget_password, whose step 2 carries nothing: the ticket
+	// is one-use, bound to the phone, the address and the binding, and
+	// short-lived. A request that does not match leaves it to its owner.
 	RecentCheck bool
+	Binding     string // with RecentCheck: VerifyCodeRequest.Binding
 }
 
 func (s *Service) checkProof(ctx context.Context, op, phone string, purpose Purpose, p Proof) error {
@@ -288,7 +298,7 @@ func (s *Service) checkProof(ctx context.Context, op, phone string, purpose Purp
 		h := sha256.Sum256([]byte(p.Ticket))
 		return s.eph.TakeTicket(ctx, phone, purpose, &h, now)
 	case p.RecentCheck:
-		h := recentCheckHash(ctx)
+		h := recentCheckHash(ctx, p.Binding)
 		return s.eph.TakeTicket(ctx, phone, purpose, &h, now)
 	case p.Code != "":
 		return s.checkCode(ctx, op, phone, purpose, p.Code)

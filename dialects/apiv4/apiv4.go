@@ -12,7 +12,8 @@
 //
 // Unlike the old server, the gateway sends real codes and checks them, and
 // /forget_password succeeds only after a successful /verify_code for the
-// same phone (one use, within core.Config.TicketTTL).
+// same phone from the same address, User-Agent and device id (one use,
+// within core.RecentCheckTTL; see resetBinding).
 package apiv4
 
 import (

@@ -2,6 +2,7 @@ package apiv4
 
 import (
 	"net/http"
+	"strconv"
 
 	"legacyauth/core"
 	"legacyauth/gateway"
@@ -67,6 +68,16 @@ func check(w http.ResponseWriter, r *http.Request, op, phone string, req any) bo
 		return false
 	}
 	return true
+}
+
+// resetBinding is what, beyond the client address, ties forget_password to
+// the verify_code before it: the device id when the app sends one (the
+// document lists none for either step) and the User-Agent. Someone else
+// behind the same NAT then has to copy both. The length prefix keeps the
+// two fields from running into each other.
+func resetBinding(r *http.Request, p gateway.Params) string {
+	dev := p.Get("device_identifier")
+	return strconv.Itoa(len(dev)) + ":" + dev + "|" + r.UserAgent()
 }
 
 // purposeOf maps expect to the code purpose: "0" (default) wants an
@@ -192,8 +203,9 @@ func (d *Dialect) verifyCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The ticket stays in the store; forget_password takes it by phone
-	// (Proof.RecentCheck), as the old app sends nothing else.
-	_, err := d.svc.VerifyCode(r.Context(), core.VerifyCodeRequest{Phone: req.Phone, Purpose: core.PurposeReset, Code: req.Code, ForRecentCheck: true})
+	// (Proof.RecentCheck), as the old app sends nothing else, and only with
+	// this request's binding.
+	_, err := d.svc.VerifyCode(r.Context(), core.VerifyCodeRequest{Phone: req.Phone, Purpose: core.PurposeReset, Code: req.Code, ForRecentCheck: true, Binding: resetBinding(r, p)})
 	if err != nil {
 		fail(w, r, opVerifyCode, err)
 		return
@@ -210,7 +222,7 @@ func (d *Dialect) forgetPassword(w http.ResponseWriter, r *http.Request) {
 	if !check(w, r, opForgetPassword, req.Phone, req) {
 		return
 	}
-	err := d.svc.ResetPassword(r.Context(), core.ResetRequest{Phone: req.Phone, Password: req.Password, Proof: core.Proof{RecentCheck: true}})
+	err := d.svc.ResetPassword(r.Context(), core.ResetRequest{Phone: req.Phone, Password: req.Password, Proof: core.Proof{RecentCheck: true, Binding: resetBinding(r, p)}})
 	if err != nil {
 		fail(w, r, opForgetPassword, err)
 		return
