@@ -25,7 +25,7 @@ func TestCaseFoldedJSONKeys_apiv4(t *testing.T) {
 	js := func(s string) []byte { return []byte(s) }
 	badMatrix(t, shapeAPIv4, []badCase{
 		{name: "phone and PHONE", method: "POST", target: p + "/register", ctype: "application/json",
-			body: js(`{"phone": "13900009201", "name": "Ann", "password": "abc12345", "device_identifier": "d", "code": "123456", "PHONE": "13900009202"}`),
+			body:   js(`{"phone": "13900009201", "name": "Ann", "password": "abc12345", "device_identifier": "d", "code": "123456", "PHONE": "13900009202"}`),
 			status: 400, code: -3, phone: "13900009201"},
 	})
 }
