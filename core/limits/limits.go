@@ -1,23 +1,27 @@
 // Package limits implements core.Guard and the gateway's per-address
-// request limit over a ulule/limiter store: MemoryStore for one instance,
-// ulule's Redis driver when several gateways must share counters.
+// request limit.
 //
-// Windows are fixed and taken from the injected clock: a counter's key
-// names its window (name:subject:index), so tests move time without
-// sleeping and every instance sharing a store agrees on the windows. The
-// store only counts; its own expiry (the window's length) just cleans up.
+// Budgets that protect secrets and money (SMS sends, code and password
+// checks, look-ups, uploads) are rolling windows kept in a Log: an event
+// counts for exactly its rule's window after it happened, so no boundary
+// lets a second budget through, and a lock is a deadline computed from
+// event times. Checks of secrets take their slot before they run and give
+// it back when they succeed, so a burst of concurrent guesses gets no more
+// checks than the budget. The request limit, a flood guard of 1200 a
+// minute, stays on ulule/limiter's fixed windows (MemoryStore, or ulule's
+// Redis driver), where a boundary's double budget does not matter.
 //
-// Locks (login back-off, code-check lock) need a deadline, and a limiter
-// store holds only counters: a lock is a fresh counter incremented by the
-// deadline's Unix milliseconds under the quota MaxInt64, and read back as
-// MaxInt64 - Remaining.
+// Windows follow the injected clock, so tests move time without sleeping.
 package limits
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -78,8 +82,9 @@ type Config struct {
 	SMSPhoneDay Rule // SMS sends per phone per day
 	SMSAddress  Rule // SMS sends per client address
 	CodePhone   Rule // wrong codes per phone before code checks lock
-	LoginPhone  Rule // failed logins per phone before waits begin
+	LoginPhone  Rule // failed logins per phone (and client, for known ones) before waits begin
 	LoginAddr   Rule // failed logins per client address
+	LoginOK     Rule // successful logins per phone
 	LookupAddr  Rule // registration look-ups per client address
 	UploadAddr  Rule // avatar uploads per client address
 
@@ -90,7 +95,7 @@ type Config struct {
 
 // Rules lists the config's rules, for settings and statistics.
 func (c *Config) Rules() []*Rule {
-	return []*Rule{&c.Request, &c.SMSCooldown, &c.SMSPhone, &c.SMSPhoneDay, &c.SMSAddress, &c.CodePhone, &c.LoginPhone, &c.LoginAddr, &c.LookupAddr, &c.UploadAddr}
+	return []*Rule{&c.Request, &c.SMSCooldown, &c.SMSPhone, &c.SMSPhoneDay, &c.SMSAddress, &c.CodePhone, &c.LoginPhone, &c.LoginAddr, &c.LoginOK, &c.LookupAddr, &c.UploadAddr}
 }
 
 // Defaults are the documented defaults (README, "Limits").
@@ -112,6 +117,7 @@ func Defaults() Config {
 		CodePhone:    rule("code_phone", "10-H", "wrong codes per phone; more lock code checks for the phone for 15 minutes (guessing codes across fresh sends)"),
 		LoginPhone:   rule("login_phone", "5-H", "failed logins per phone; from the 5th on the phone waits 1 minute, doubling to 15 (password guessing)"),
 		LoginAddr:    rule("login_ip", "50-H", "failed logins per client address (password spraying across phones)"),
+		LoginOK:      rule("login_ok_phone", "20-H", "successful logins per phone (session flooding with a known password)"),
 		LookupAddr:   rule("lookup_ip", "100-H", "registration look-ups per client address: isregister, sendsms with expect, resultcode's 0001, registrations and resets (enumerating who is registered)"),
 		UploadAddr:   rule("upload_ip", "30-H", "avatar uploads per client address, up to 5 MiB each (filling the disk)"),
 		CodeLock:     15 * time.Minute,
@@ -122,11 +128,15 @@ func Defaults() Config {
 
 // Limits enforces a Config. It is safe for concurrent use.
 type Limits struct {
-	store limiter.Store
-	cfg   Config
-	now   func() time.Time
-	log   *slog.Logger
-	stats map[string]*Stat // by rule name; built once, read-only after
+	store  limiter.Store // fixed windows: the request limit
+	events Log           // rolling windows and known clients
+	cfg    Config
+	now    func() time.Time
+	log    *slog.Logger
+	stats  map[string]*Stat // by rule name; built once, read-only after
+
+	idPrefix string        // this instance's part of event ids
+	seq      atomic.Uint64 // the rest
 }
 
 // Stat counts what a rule did, for metrics.
@@ -136,16 +146,31 @@ type Stat struct {
 	StoreErrors atomic.Int64 // store failures (failed open, or closed for SMS)
 }
 
-// New builds Limits over a limiter store (NewMemoryStore, or the Redis
-// store). now is the clock the windows follow.
-func New(store limiter.Store, cfg Config, now func() time.Time, log *slog.Logger) *Limits {
+const (
+	// backstopFactor: an IPv6 /48 may spend this many /56 budgets. ISPs
+	// hand a subscriber a /56 (some a /48); a /48 holding several
+	// subscribers is rare, and one attacker should not get 256 budgets.
+	backstopFactor = 4
+	// KnownClientTTL is how long a device or address that logged in to a
+	// phone stays known to it, and knownClients how many of a phone's
+	// newest are kept.
+	KnownClientTTL = 30 * 24 * time.Hour
+	knownClients   = 16
+)
+
+// New builds Limits over a limiter store for the request limit
+// (NewMemoryStore, or the Redis driver) and a Log for everything else
+// (NewMemoryLog, or the Redis one). now is the clock the windows follow.
+func New(store limiter.Store, events Log, cfg Config, now func() time.Time, log *slog.Logger) *Limits {
 	if now == nil {
 		now = time.Now
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	l := &Limits{store: store, cfg: cfg, now: now, log: log, stats: map[string]*Stat{}}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	l := &Limits{store: store, events: events, cfg: cfg, now: now, log: log, stats: map[string]*Stat{}, idPrefix: hex.EncodeToString(b[:]) + "."}
 	for _, r := range l.cfg.Rules() {
 		l.stats[r.Name] = &Stat{}
 	}
@@ -160,197 +185,297 @@ var _ core.Guard = (*Limits)(nil)
 // AllowRequest applies the per-address request limit (the gateway calls it
 // for every request). It fails open.
 func (l *Limits) AllowRequest(ctx context.Context) error {
-	return l.failOpen(l.count(ctx, &l.cfg.Request, addressKey(ctx)))
+	r := &l.cfg.Request
+	if r.Off {
+		return nil
+	}
+	addr, backstop := addressKeys(ctx)
+	if err := l.failOpen(l.count(ctx, r, addr, r.Quota)); err != nil || backstop == "" {
+		return err
+	}
+	return l.failOpen(l.count(ctx, r, backstop, r.Quota*backstopFactor))
 }
 
-// AllowSend applies the SMS limits. Every rule is checked before any is
-// counted, so a refused send spends no budget (an address over its quota
-// cannot use up a victim phone's); then each is counted, shortest window
-// first, and a count over quota (a concurrent send won the last slot)
-// refuses too. It fails closed: an unknown count could be an SMS-pumping run.
+// slot is one event a rule recorded, which may be given back.
+type slot struct {
+	rule *Rule
+	key  string
+	id   string
+}
+
+// step is one rolling-window budget to take from.
+type step struct {
+	rule    *Rule
+	subject string
+	gate    Gate
+}
+
+// gate is a rule's plain rolling window.
+func gate(r *Rule) Gate { return Gate{Window: r.Window, Quota: r.Quota} }
+
+// addressSteps are a per-address rule's budgets: the address (an IPv6
+// /56), and for IPv6 its /48 as a backstop.
+func addressSteps(ctx context.Context, r *Rule) []step {
+	addr, backstop := addressKeys(ctx)
+	steps := []step{{r, addr, gate(r)}}
+	if backstop != "" {
+		g := gate(r)
+		g.Quota *= backstopFactor
+		steps = append(steps, step{r, backstop, g})
+	}
+	return steps
+}
+
+// take takes one slot from every step, in order, each atomically. When one
+// refuses, the slots already taken are given back and the refusal is
+// returned: a refused request spends no budget (an address over its
+// quota cannot use up a victim phone's). A store failure gives the slots
+// taken back too and returns an Unavailable error: a send it fails closed
+// sends nothing, and a check it fails open goes ahead uncounted.
+func (l *Limits) take(ctx context.Context, steps []step) ([]slot, error) {
+	var taken []slot
+	now := l.now()
+	for _, st := range steps {
+		if st.rule.Off {
+			continue
+		}
+		key := st.rule.Name + ":" + st.subject
+		id := l.idPrefix + strconv.FormatUint(l.seq.Add(1), 36)
+		g := st.gate
+		g.Force = st.rule.DryRun
+		res, err := l.events.Take(ctx, key, id, g, now)
+		if err != nil {
+			l.storeError(ctx, st.rule, err)
+			l.giveBack(ctx, taken)
+			return nil, &core.Error{Op: "limits." + st.rule.Name, Kind: core.Unavailable, Msg: "rate limiter unavailable", Err: err}
+		}
+		if res.OK || st.rule.DryRun {
+			taken = append(taken, slot{st.rule, key, id})
+		}
+		if !res.OK {
+			if err := l.refuse(ctx, st.rule, st.subject, res.RetryAt.Sub(now)); err != nil {
+				l.giveBack(ctx, taken)
+				return nil, err
+			}
+		}
+	}
+	return taken, nil
+}
+
+// giveBack returns slots, whatever happened to the request's context: a
+// client that went away must not leave its attempt counted as a failure.
+func (l *Limits) giveBack(ctx context.Context, slots []slot) {
+	ctx = context.WithoutCancel(ctx)
+	for _, s := range slots {
+		if err := l.events.Return(ctx, s.key, s.id); err != nil {
+			l.storeError(ctx, s.rule, err)
+		}
+	}
+}
+
+// AllowSend applies the SMS limits. It fails closed: an unknown count
+// could be an SMS-pumping run. The per-phone budgets of a client that has
+// logged in to the phone before are its own, so a stranger's sends do not
+// stop the owner's codes (see knownClient).
 func (l *Limits) AllowSend(ctx context.Context, phone string) error {
-	steps := []struct {
-		rule    *Rule
-		subject string
-	}{{&l.cfg.SMSCooldown, phone}, {&l.cfg.SMSPhone, phone}, {&l.cfg.SMSPhoneDay, phone}, {&l.cfg.SMSAddress, addressKey(ctx)}}
-	closed := func(err error) error {
-		if err == nil || core.KindOf(err) == core.RateLimited {
-			return err
-		}
-		return &core.Error{Op: "limits.AllowSend", Kind: core.Unavailable, Msg: "rate limiter unavailable", Err: err}
+	subject := phone
+	if c := l.knownClient(ctx, phone, "", &l.cfg.SMSCooldown, &l.cfg.SMSPhone, &l.cfg.SMSPhoneDay); c != "" {
+		subject = phone + "|" + c
 	}
-	for _, st := range steps {
-		if st.rule.DryRun {
-			continue // never refuses; counted (and its hit logged) once, below
-		}
-		if err := l.checkQuota(ctx, st.rule, st.subject); err != nil {
-			return closed(err)
-		}
-	}
-	for _, st := range steps {
-		if err := l.count(ctx, st.rule, st.subject); err != nil {
-			return closed(err)
-		}
-	}
-	return nil
+	steps := append([]step{
+		{&l.cfg.SMSCooldown, subject, gate(&l.cfg.SMSCooldown)},
+		{&l.cfg.SMSPhone, subject, gate(&l.cfg.SMSPhone)},
+		{&l.cfg.SMSPhoneDay, subject, gate(&l.cfg.SMSPhoneDay)},
+	}, addressSteps(ctx, &l.cfg.SMSAddress)...)
+	_, err := l.take(ctx, steps)
+	return err
 }
 
 // AllowLookup applies the per-address limit on registration look-ups.
 func (l *Limits) AllowLookup(ctx context.Context) error {
-	return l.failOpen(l.count(ctx, &l.cfg.LookupAddr, addressKey(ctx)))
+	_, err := l.take(ctx, addressSteps(ctx, &l.cfg.LookupAddr))
+	return l.failOpen(err)
 }
 
 // AllowUpload applies the per-address limit on avatar uploads. It fails
 // open, like the other non-SMS limits.
 func (l *Limits) AllowUpload(ctx context.Context) error {
-	return l.failOpen(l.count(ctx, &l.cfg.UploadAddr, addressKey(ctx)))
+	_, err := l.take(ctx, addressSteps(ctx, &l.cfg.UploadAddr))
+	return l.failOpen(err)
 }
 
-// AllowCodeCheck refuses while the phone's code checks are locked.
-func (l *Limits) AllowCodeCheck(ctx context.Context, phone string) error {
-	return l.failOpen(l.checkLock(ctx, &l.cfg.CodePhone, phone, l.cfg.CodePhone.Quota+1))
-}
-
-// CodeCheckFailed counts a wrong code; more than the quota lock code
-// checks for the phone for CodeLock.
-func (l *Limits) CodeCheckFailed(ctx context.Context, phone string) {
-	l.fail(ctx, &l.cfg.CodePhone, phone, l.cfg.CodePhone.Quota+1, func(int64) time.Duration { return l.cfg.CodeLock })
-}
-
-// AllowLogin refuses while the phone waits after failures, or when the
-// client address has failed too often.
-func (l *Limits) AllowLogin(ctx context.Context, phone string) error {
-	if err := l.failOpen(l.checkLock(ctx, &l.cfg.LoginPhone, phone, l.cfg.LoginPhone.Quota)); err != nil {
-		return err
+// BeginCodeCheck takes a slot of the phone's wrong-code budget: past the
+// quota, each further check waits CodeLock after the latest one. It fails
+// open.
+func (l *Limits) BeginCodeCheck(ctx context.Context, phone string) (core.Attempt, error) {
+	r := &l.cfg.CodePhone
+	subject := phone
+	if c := l.knownClient(ctx, phone, "", r); c != "" {
+		subject = phone + "|" + c
 	}
-	return l.failOpen(l.checkQuota(ctx, &l.cfg.LoginAddr, addressKey(ctx)))
-}
-
-// LoginFailed counts a failure for the phone and the address. From the
-// quota-th failure on ("after 5 failures a phone waits"), each failure
-// makes the phone wait: LoginWait, doubling, up to LoginMaxWait.
-func (l *Limits) LoginFailed(ctx context.Context, phone string) {
-	l.fail(ctx, &l.cfg.LoginPhone, phone, l.cfg.LoginPhone.Quota, func(over int64) time.Duration {
-		wait := l.cfg.LoginWait
-		for i := int64(1); i < over && wait < l.cfg.LoginMaxWait; i++ {
-			wait *= 2
-		}
-		return min(wait, l.cfg.LoginMaxWait)
-	})
-	if r := &l.cfg.LoginAddr; !r.Off {
-		if _, _, err := l.incr(ctx, r, addressKey(ctx)); err != nil {
-			l.storeError(ctx, r, err)
-		}
+	// Quota wrong codes are fine; the next one locks the phone's checks.
+	g := Gate{Window: r.Window, Quota: r.Quota + 1, Backoff: l.cfg.CodeLock, MaxBackoff: l.cfg.CodeLock}
+	slots, err := l.take(ctx, []step{{r, subject, g}})
+	if err != nil {
+		return l.openAttempt(ctx, slots, err)
 	}
+	return &attempt{l: l, failures: slots, ownPool: subject != phone}, nil
 }
 
-// LoginSucceeded forgets the phone's failures.
-func (l *Limits) LoginSucceeded(ctx context.Context, phone string) {
+// BeginLogin takes a slot from each login budget before the password is
+// checked: the phone's failures (its known client's own, for a client
+// that has logged in before), the address's failures (not for a known
+// client: spraying across phones is what it stops) and the phone's
+// successful logins. It fails open.
+func (l *Limits) BeginLogin(ctx context.Context, phone, device string) (core.Attempt, error) {
 	r := &l.cfg.LoginPhone
-	if r.Off {
-		return
+	client := l.knownClient(ctx, phone, device, r, &l.cfg.LoginAddr)
+	subject := phone
+	if client != "" {
+		subject = phone + "|" + client
 	}
-	key, _ := l.window(r, phone)
-	if _, err := l.store.Reset(ctx, key, limiter.Rate{Period: r.Window, Limit: r.Quota}); err != nil {
-		l.storeError(ctx, r, err)
+	fails := []step{{r, subject, Gate{Window: r.Window, Quota: r.Quota, Backoff: l.cfg.LoginWait, MaxBackoff: l.cfg.LoginMaxWait}}}
+	if client == "" {
+		fails = append(fails, addressSteps(ctx, &l.cfg.LoginAddr)...)
 	}
-}
-
-// count adds one event to the rule's current window and refuses when the
-// window is over quota.
-func (l *Limits) count(ctx context.Context, r *Rule, subject string) error {
-	if r.Off {
-		return nil
-	}
-	n, end, err := l.incr(ctx, r, subject)
+	failSlots, err := l.take(ctx, fails)
 	if err != nil {
-		l.storeError(ctx, r, err)
-		return err
+		return l.openAttempt(ctx, failSlots, err)
 	}
-	if n <= r.Quota {
-		return nil
-	}
-	return l.refuse(ctx, r, subject, end.Sub(l.now()))
-}
-
-// checkQuota refuses when the window already holds the quota, without
-// counting (failures are counted by the caller when they happen).
-func (l *Limits) checkQuota(ctx context.Context, r *Rule, subject string) error {
-	if r.Off {
-		return nil
-	}
-	n, end, err := l.peek(ctx, r, subject)
+	okSlots, err := l.take(ctx, []step{{&l.cfg.LoginOK, phone, gate(&l.cfg.LoginOK)}})
 	if err != nil {
-		l.storeError(ctx, r, err)
-		return err
+		l.giveBack(ctx, failSlots)
+		return l.openAttempt(ctx, okSlots, err)
 	}
-	if n < r.Quota {
-		return nil
-	}
-	return l.refuse(ctx, r, subject, end.Sub(l.now()))
+	return &attempt{l: l, failures: failSlots, successes: okSlots, ownPool: client != "", phone: phone, device: device, login: true}, nil
 }
 
-// fail counts a failure and, from the lockAt-th failure in the window on,
-// locks the subject until now+wait(1 for the lockAt-th, 2 for the next...).
-func (l *Limits) fail(ctx context.Context, r *Rule, subject string, lockAt int64, wait func(nth int64) time.Duration) {
-	if r.Off {
-		return
+// openAttempt answers a Begin whose take failed: a refusal as it is; a
+// store failure fails open, its slots given back.
+func (l *Limits) openAttempt(ctx context.Context, slots []slot, err error) (core.Attempt, error) {
+	l.giveBack(ctx, slots)
+	if core.KindOf(err) == core.RateLimited {
+		return nil, err
 	}
-	n, end, err := l.incr(ctx, r, subject)
-	if err != nil {
-		l.storeError(ctx, r, err)
-		return
-	}
-	if n < lockAt {
-		return
-	}
-	until := l.now().Add(wait(n - lockAt + 1))
-	lock := limiter.Rate{Period: end.Sub(l.now()) + l.cfg.LoginMaxWait + l.cfg.CodeLock, Limit: math.MaxInt64}
-	// Reset first: after LoginSucceeded restarts the count, the same n
-	// comes again in this window, and Increment alone would add deadlines.
-	key := lockKey(r, subject, end, n)
-	if _, err := l.store.Reset(ctx, key, lock); err != nil {
-		l.storeError(ctx, r, err)
-		return
-	}
-	// Milliseconds, not nanoseconds: the Redis store's script compares the
-	// count as a Lua double, exact only below 2^53.
-	if _, err := l.store.Increment(ctx, key, until.UnixMilli(), lock); err != nil {
-		l.storeError(ctx, r, err)
-	}
+	return core.NoAttempt, nil
 }
 
-// checkLock refuses while the lock set by the subject's latest failure
-// (the lockAt-th or later) lasts.
-func (l *Limits) checkLock(ctx context.Context, r *Rule, subject string, lockAt int64) error {
-	if r.Off {
-		return nil
-	}
-	n, end, err := l.peek(ctx, r, subject)
-	if err != nil || n < lockAt {
-		if err != nil {
-			l.storeError(ctx, r, err)
+// attempt is a check in flight: failures are the slots that stay taken if
+// it fails, successes those that stay taken if it succeeds.
+type attempt struct {
+	l                   *Limits
+	failures, successes []slot
+	// ownPool: the failure budget is the known client's own, so a success
+	// may forget it; the phone's shared budget is never forgotten.
+	ownPool       bool
+	login         bool // a success makes the client known to the phone
+	phone, device string
+}
+
+func (a *attempt) Succeeded(ctx context.Context) {
+	a.l.giveBack(ctx, a.failures)
+	if a.ownPool {
+		for _, s := range a.failures {
+			if s.rule != &a.l.cfg.LoginAddr {
+				a.l.forget(ctx, s)
+			}
 		}
-		return err
 	}
-	c, err := l.store.Peek(ctx, lockKey(r, subject, end, n), limiter.Rate{Period: time.Minute, Limit: math.MaxInt64})
+	if a.login {
+		a.l.remember(ctx, a.phone, a.device)
+	}
+}
+
+func (a *attempt) Failed(ctx context.Context) { a.l.giveBack(ctx, a.successes) }
+
+func (a *attempt) Cancel(ctx context.Context) {
+	a.l.giveBack(ctx, a.failures)
+	a.l.giveBack(ctx, a.successes)
+}
+
+// forget drops the client's own failures in s's log (a known client that
+// got its password right).
+func (l *Limits) forget(ctx context.Context, s slot) {
+	if err := l.events.Clear(context.WithoutCancel(ctx), s.key); err != nil {
+		l.storeError(ctx, s.rule, err)
+	}
+}
+
+// knownClient returns the client's name among the phone's known clients,
+// "" when it is not one: with a device id, the device ("d:<id>"); without
+// one, the address ("a:<key>"). An unknown client shares the phone's
+// budgets with everyone else; a known one has its own, and still counts
+// its own failures. A store failure makes the client unknown. When every
+// rule the answer is for is off, the store is not asked.
+func (l *Limits) knownClient(ctx context.Context, phone, device string, rules ...*Rule) string {
+	if !anyOn(rules...) {
+		return ""
+	}
+	var c string
+	if device != "" {
+		c = "d:" + device
+	} else {
+		addr, _ := addressKeys(ctx)
+		c = "a:" + addr
+	}
+	ok, err := l.events.Knows(ctx, "known:"+phone, c, l.now(), KnownClientTTL)
+	if err != nil {
+		l.log.LogAttrs(ctx, slog.LevelError, "rate limiter store failed", slog.String("limit", "known_clients"), slog.String("err", err.Error()))
+	}
+	if !ok {
+		return ""
+	}
+	return c
+}
+
+// remember makes the device, if any, and the address known to the phone.
+// Nothing is remembered while every rule known clients change is off.
+func (l *Limits) remember(ctx context.Context, phone, device string) {
+	c := &l.cfg
+	if !anyOn(&c.SMSCooldown, &c.SMSPhone, &c.SMSPhoneDay, &c.CodePhone, &c.LoginPhone, &c.LoginAddr) {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	addr, _ := addressKeys(ctx)
+	members := []string{"a:" + addr}
+	if device != "" {
+		members = append(members, "d:"+device)
+	}
+	for _, m := range members {
+		if err := l.events.Remember(ctx, "known:"+phone, m, l.now(), KnownClientTTL, knownClients); err != nil {
+			l.log.LogAttrs(ctx, slog.LevelError, "rate limiter store failed", slog.String("limit", "known_clients"), slog.String("err", err.Error()))
+		}
+	}
+}
+
+// anyOn reports whether one of rules is counted (is not off).
+func anyOn(rules ...*Rule) bool {
+	for _, r := range rules {
+		if !r.Off {
+			return true
+		}
+	}
+	return false
+}
+
+// count adds one event to the rule's current fixed window and refuses when
+// the window is over quota.
+func (l *Limits) count(ctx context.Context, r *Rule, subject string, quota int64) error {
+	key, end := l.window(r, subject)
+	// A quota of MaxInt64 makes Remaining carry the exact count.
+	c, err := l.store.Increment(ctx, key, 1, limiter.Rate{Period: r.Window, Limit: math.MaxInt64})
 	if err != nil {
 		l.storeError(ctx, r, err)
 		return err
 	}
-	until := time.UnixMilli(math.MaxInt64 - c.Remaining)
-	if c.Remaining == math.MaxInt64 || !l.now().Before(until) {
+	if math.MaxInt64-c.Remaining <= quota {
 		return nil
 	}
-	return l.refuse(ctx, r, subject, until.Sub(l.now()))
+	return l.refuse(ctx, r, subject, end.Sub(l.now()))
 }
 
-func lockKey(r *Rule, subject string, windowEnd time.Time, n int64) string {
-	return r.Name + ":lock:" + subject + ":" + strconv.FormatInt(windowEnd.UnixNano(), 36) + ":" + strconv.FormatInt(n, 10)
-}
-
-// window returns the key of the subject's counter in the current window,
-// and the window's end.
+// window returns the key of the subject's counter in the current fixed
+// window, and the window's end.
 func (l *Limits) window(r *Rule, subject string) (string, time.Time) {
 	now := l.now().UnixNano()
 	w := int64(r.Window)
@@ -358,27 +483,6 @@ func (l *Limits) window(r *Rule, subject string) (string, time.Time) {
 	var buf [96]byte // one allocation, the key's string
 	b := append(append(append(append(buf[:0], r.Name...), ':'), subject...), ':')
 	return string(strconv.AppendInt(b, idx, 36)), time.Unix(0, (idx+1)*w)
-}
-
-// incr counts one event in the subject's current window.
-func (l *Limits) incr(ctx context.Context, r *Rule, subject string) (int64, time.Time, error) {
-	key, end := l.window(r, subject)
-	// A quota of MaxInt64 makes Remaining carry the exact count; the rule's
-	// quota is compared by the caller.
-	c, err := l.store.Increment(ctx, key, 1, limiter.Rate{Period: r.Window, Limit: math.MaxInt64})
-	if err != nil {
-		return 0, end, err
-	}
-	return math.MaxInt64 - c.Remaining, end, nil
-}
-
-func (l *Limits) peek(ctx context.Context, r *Rule, subject string) (int64, time.Time, error) {
-	key, end := l.window(r, subject)
-	c, err := l.store.Peek(ctx, key, limiter.Rate{Period: r.Window, Limit: math.MaxInt64})
-	if err != nil {
-		return 0, end, err
-	}
-	return math.MaxInt64 - c.Remaining, end, nil
 }
 
 // refuse answers a rule's refusal: RateLimited, or nil under dry-run.
@@ -407,12 +511,13 @@ func (l *Limits) failOpen(err error) error {
 	return err
 }
 
-// addressKey is the client address limits count by: the address itself
-// for IPv4, its /64 for IPv6 (one subscriber gets a whole /64).
-func addressKey(ctx context.Context) string {
+// addressKeys are the client address limits count by: the address itself
+// for IPv4; for IPv6 its /56 (one subscriber's prefix) and, as backstop,
+// its /48 ("" for IPv4).
+func addressKeys(ctx context.Context) (addr, backstop string) {
 	ip, a := core.ClientAddress(ctx) // parsed once per request, by the gateway
 	if !a.IsValid() {
-		return "unknown"
+		return "unknown", ""
 	}
 	if a.Is4() || a.Is4In6() {
 		// The text is formatted on the stack and compared with the one the
@@ -421,18 +526,26 @@ func addressKey(ctx context.Context) string {
 		var buf [len("255.255.255.255")]byte
 		b := a.Unmap().AppendTo(buf[:0])
 		if ip == string(b) {
-			return ip
+			return ip, ""
 		}
-		return string(b)
+		return string(b), ""
 	}
-	p, _ := a.Prefix(64)
+	return prefix(a, 56), prefix(a, 48)
+}
+
+func prefix(a netip.Addr, bits int) string {
+	p, _ := a.Prefix(bits)
 	return p.String()
 }
 
 // maskSubject keeps phones out of logs (addresses are logged as they are).
 func maskSubject(s string) string {
 	if strings.HasPrefix(s, "+") {
-		return core.MaskPhone(s)
+		phone, client, _ := strings.Cut(s, "|")
+		if client != "" {
+			return core.MaskPhone(phone) + "|" + client[:1]
+		}
+		return core.MaskPhone(phone)
 	}
 	return s
 }
