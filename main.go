@@ -164,7 +164,7 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	if cfg.LimitsOff {
 		log.Warn("GATEWAY_LIMITS=off: no rate limit or brute-force lock is applied. Local testing only.")
 	} else {
-		lim = limits.New(st.limiter, cfg.Limits, o.Now, log)
+		lim = limits.New(st.limiter, st.events, cfg.Limits, o.Now, log)
 	}
 	m.Limits(lim)
 	svc, err := core.New(st.durable, st.ephemeral, core.Config{

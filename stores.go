@@ -27,6 +27,7 @@ type stores struct {
 	durable   core.Store
 	ephemeral core.EphemeralStore
 	limiter   limiter.Store
+	events    limits.Log
 	checks    map[string]func(context.Context) error // for /readyz
 	closers   []io.Closer
 }
@@ -67,11 +68,11 @@ func openStores(ctx context.Context, cfg *Config, log *slog.Logger, now func() t
 			s.Close()
 			return nil, fmt.Errorf("open Redis: %w", err)
 		}
-		s.ephemeral, s.limiter = r, r.LimiterStore()
+		s.ephemeral, s.limiter, s.events = r, r.LimiterStore(), r.EventLog()
 		s.checks["redis"] = r.Ping
 		s.closers = append(s.closers, r)
 	} else {
-		s.limiter = limits.NewMemoryStore(nil)
+		s.limiter, s.events = limits.NewMemoryStore(nil), limits.NewMemoryLog()
 		if cfg.Store == "postgres" {
 			log.Warn("GATEWAY_REDIS_URL is empty: rate limits are counted per instance; with several instances behind a load balancer each one allows the full budget")
 		}

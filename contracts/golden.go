@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -170,7 +171,7 @@ func Run(ctx context.Context, t Target, c *Case) *Result {
 	client := &http.Client{Jar: jar, Timeout: t.timeout(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, d := range c.Setup {
-		if err := t.setup(ctx, client, d); err != nil {
+		if err := t.setup(ctx, client, c.Dialect, d); err != nil {
 			res.Diffs = append(res.Diffs, fmt.Sprintf("%s: setup %s %v: %v", c.File, d.Verb, d.Args, err))
 			return res
 		}
@@ -228,7 +229,7 @@ func (t Target) cannotRun(c *Case) string {
 	return ""
 }
 
-func (t Target) setup(ctx context.Context, client *http.Client, d Directive) error {
+func (t Target) setup(ctx context.Context, client *http.Client, dialect string, d Directive) error {
 	switch {
 	case d.Verb == "advance" && len(d.Args) == 1:
 		dur, err := time.ParseDuration(d.Args[0])
@@ -240,7 +241,7 @@ func (t Target) setup(ctx context.Context, client *http.Client, d Directive) err
 	case d.Verb == "option":
 		return nil // applied by whoever started the server
 	case d.Verb == "code" && len(d.Args) == 2:
-		return t.postV1(ctx, client, "/v1/codes", map[string]string{"phone": d.Args[0], "purpose": d.Args[1]}, http.StatusOK)
+		return t.sendCode(ctx, client, dialect, d.Args[0], d.Args[1])
 	case d.Verb == "register" && (len(d.Args) == 2 || len(d.Args) == 3):
 		if err := t.postV1(ctx, client, "/v1/codes", map[string]string{"phone": d.Args[0], "purpose": "register"}, http.StatusOK); err != nil {
 			return err
@@ -252,6 +253,44 @@ func (t Target) setup(ctx context.Context, client *http.Client, d Directive) err
 		return t.postV1(ctx, client, "/v1/users", u, http.StatusCreated)
 	}
 	return fmt.Errorf("unknown directive")
+}
+
+// sendCode asks for a code through the case's own dialect, at its default
+// mount: the gateway accepts a code only in the dialect that sent it.
+func (t Target) sendCode(ctx context.Context, client *http.Client, dialect, phone, purpose string) error {
+	var req *http.Request
+	var err error
+	switch {
+	case dialect == "apiv4" && (purpose == "register" || purpose == "reset"):
+		expect := map[string]string{"register": "0", "reset": "1"}[purpose]
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, t.BaseURL+"/api/v4.0/sendsms/"+url.PathEscape(phone)+"?expect="+expect, nil)
+	case dialect == "caraccessories" && purpose == "any":
+		b, _ := json.Marshal(map[string]string{"mobile": phone})
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, t.BaseURL+"/caraccessories/app/get_verification_code", bytes.NewReader(b))
+		if req != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+	default:
+		return t.postV1(ctx, client, "/v1/codes", map[string]string{"phone": phone, "purpose": purpose}, http.StatusOK)
+	}
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var reply struct {
+		Code   any `json:"code"`
+		Status any `json:"status"`
+	}
+	_ = json.Unmarshal(got, &reply)
+	if resp.StatusCode != http.StatusOK || (fmt.Sprint(reply.Code) != "200" && fmt.Sprint(reply.Status) != "1") {
+		return fmt.Errorf("%s's send answered %d: %s", dialect, resp.StatusCode, got)
+	}
+	return nil
 }
 
 func (t Target) postV1(ctx context.Context, client *http.Client, path string, body map[string]string, want int) error {

@@ -7,11 +7,17 @@ import (
 )
 
 // Guard protects operations from abuse: rate limits and brute-force locks.
-// The core asks it before each sensitive step and tells it about failures;
-// package core/limits implements it over ulule/limiter. A refusal is an
-// error of kind RateLimited (with RetryAfter and Limit set); a guard whose
-// store fails answers Unavailable where it must fail closed (sending SMS)
-// and nil elsewhere (failing open).
+// The core asks it before each sensitive step; package core/limits
+// implements it. A refusal is an error of kind RateLimited (with
+// RetryAfter and Limit set); a guard whose store fails answers Unavailable
+// where it must fail closed (sending SMS) and lets the step through
+// elsewhere (failing open).
+//
+// Checks of secrets (passwords, codes) are attempts: BeginLogin and
+// BeginCodeCheck take a slot from every budget the check counts against
+// before the check runs, atomically, so concurrent requests cannot all
+// pass a budget that admits only some of them. The core reports how the
+// check ended through the returned Attempt.
 type Guard interface {
 	// AllowSend is asked before a code is sent to phone (E.164).
 	AllowSend(ctx context.Context, phone string) error
@@ -21,15 +27,25 @@ type Guard interface {
 	// AllowUpload is asked before an avatar is stored (anyone may upload,
 	// as resultcode's old server allowed, so the disk is what to protect).
 	AllowUpload(ctx context.Context) error
-	// AllowCodeCheck is asked before a code for phone is checked;
-	// CodeCheckFailed is told when a check found a wrong code.
-	AllowCodeCheck(ctx context.Context, phone string) error
-	CodeCheckFailed(ctx context.Context, phone string)
-	// AllowLogin is asked before a password is checked; LoginFailed and
-	// LoginSucceeded are told the outcome.
-	AllowLogin(ctx context.Context, phone string) error
-	LoginFailed(ctx context.Context, phone string)
-	LoginSucceeded(ctx context.Context, phone string)
+	// BeginCodeCheck is asked before a code for phone is checked.
+	BeginCodeCheck(ctx context.Context, phone string) (Attempt, error)
+	// BeginLogin is asked before a password is checked. device is the
+	// device id the client sent, "" when none: a device (or, without one,
+	// an address) that has logged in to the phone before has budgets of its
+	// own, so failures from elsewhere cannot lock its owner out.
+	BeginLogin(ctx context.Context, phone, device string) (Attempt, error)
+}
+
+// Attempt is a check the Guard let through. The core calls exactly one of
+// its methods when the check has ended.
+type Attempt interface {
+	// Succeeded: the secret was right. The attempt's failure slots are
+	// given back; only this client's own failures are forgotten.
+	Succeeded(ctx context.Context)
+	// Failed: the secret was wrong. The slots stay taken, as failures.
+	Failed(ctx context.Context)
+	// Cancel: no verdict (the check itself failed). Every slot is given back.
+	Cancel(ctx context.Context)
 }
 
 // Limit describes the limit that refused a request, for replies that
@@ -43,14 +59,25 @@ type Limit struct {
 // noGuard allows everything: the core's guard when none is configured.
 type noGuard struct{}
 
-func (noGuard) AllowSend(context.Context, string) error      { return nil }
-func (noGuard) AllowLookup(context.Context) error            { return nil }
-func (noGuard) AllowUpload(context.Context) error            { return nil }
-func (noGuard) AllowCodeCheck(context.Context, string) error { return nil }
-func (noGuard) CodeCheckFailed(context.Context, string)      {}
-func (noGuard) AllowLogin(context.Context, string) error     { return nil }
-func (noGuard) LoginFailed(context.Context, string)          {}
-func (noGuard) LoginSucceeded(context.Context, string)       {}
+func (noGuard) AllowSend(context.Context, string) error { return nil }
+func (noGuard) AllowLookup(context.Context) error       { return nil }
+func (noGuard) AllowUpload(context.Context) error       { return nil }
+func (noGuard) BeginCodeCheck(context.Context, string) (Attempt, error) {
+	return NoAttempt, nil
+}
+func (noGuard) BeginLogin(context.Context, string, string) (Attempt, error) {
+	return NoAttempt, nil
+}
+
+// NoAttempt is an Attempt that records nothing: what a Guard returns when
+// it does not count a check (limits off, a failed-open store).
+var NoAttempt Attempt = noAttempt{}
+
+type noAttempt struct{}
+
+func (noAttempt) Succeeded(context.Context) {}
+func (noAttempt) Failed(context.Context)    {}
+func (noAttempt) Cancel(context.Context)    {}
 
 type shadowKey struct{}
 
@@ -82,6 +109,9 @@ func WithClientIP(ctx context.Context, ip string) context.Context {
 // with WithClient: one context value per request serves both.
 type Client interface {
 	ClientAddress() (ip string, addr netip.Addr)
+	// ClientDialect names the contract the request speaks ("apiv4",
+	// "v1"): codes are bound to the dialect that sent them.
+	ClientDialect() string
 }
 
 // WithClient records c as the request's client (see Client).
@@ -120,4 +150,12 @@ func ClientIP(ctx context.Context) string {
 func ClientAddr(ctx context.Context) netip.Addr {
 	_, a := ClientAddress(ctx)
 	return a
+}
+
+// ClientDialect returns the dialect recorded by WithClient, "" if none.
+func ClientDialect(ctx context.Context) string {
+	if c, ok := ctx.Value(clientIPKey{}).(Client); ok {
+		return c.ClientDialect()
+	}
+	return ""
 }

@@ -169,7 +169,7 @@ func (s *Service) SendCode(ctx context.Context, req SendCodeRequest) (*SendCodeR
 		return nil, Wrap(op, Internal, err)
 	}
 	now := s.cfg.Now()
-	c := &Code{Phone: phone, Purpose: req.Purpose, MAC: s.codeMAC(phone, req.Purpose, code), ExpiresAt: now.Add(s.cfg.CodeTTL)}
+	c := &Code{Phone: phone, Purpose: req.Purpose, MAC: s.codeMAC(phone, req.Purpose, ClientDialect(ctx), code), ExpiresAt: now.Add(s.cfg.CodeTTL)}
 	if err := s.eph.PutCode(ctx, c); err != nil {
 		return nil, Wrap(op, Internal, err)
 	}
@@ -310,36 +310,49 @@ func (s *Service) checkCode(ctx context.Context, op, phone string, purpose Purpo
 	if code == "" {
 		return E(op, Invalid, "a code is required")
 	}
-	if err := s.guard(ctx).AllowCodeCheck(ctx, phone); err != nil {
+	attempt, err := s.guard(ctx).BeginCodeCheck(ctx, phone)
+	if err != nil {
 		return err
 	}
-	macs := [][32]byte{s.codeMAC(phone, purpose, code)}
+	// A code is accepted only by the dialect that sent it (codeMAC), so
+	// the weakest dialect's code length does not set every account's.
+	dialect := ClientDialect(ctx)
+	macs := [][32]byte{s.codeMAC(phone, purpose, dialect, code)}
 	if purpose != PurposeAny {
-		macs = append(macs, s.codeMAC(phone, PurposeAny, code))
+		macs = append(macs, s.codeMAC(phone, PurposeAny, dialect, code))
 	}
 	res, err := s.eph.CheckCode(ctx, phone, macs, s.cfg.Now(), s.cfg.MaxCodeAttempts)
 	if err != nil {
+		attempt.Cancel(ctx)
 		return Wrap(op, Internal, err)
-	}
-	if res == CodeMismatch || res == CodeBurned {
-		s.guard(ctx).CodeCheckFailed(ctx, phone)
 	}
 	switch res {
 	case CodeMatched:
+		attempt.Succeeded(ctx)
 		return nil
-	case CodeStale:
-		return E(op, CodeExpired, "code expired")
+	case CodeMismatch:
+		attempt.Failed(ctx)
+		return E(op, CodeWrong, "wrong code")
 	case CodeBurned:
+		attempt.Failed(ctx)
 		return E(op, TooManyAttempts, "too many wrong codes")
+	case CodeStale:
+		attempt.Cancel(ctx) // nothing was guessed
+		return E(op, CodeExpired, "code expired")
 	}
+	attempt.Cancel(ctx) // no code pending: nothing was guessed
 	return E(op, CodeWrong, "wrong code")
 }
 
-func (s *Service) codeMAC(phone string, purpose Purpose, code string) [32]byte {
+// codeMAC binds a code to its phone, its purpose and the dialect that
+// sent it ("" outside the gateway).
+func (s *Service) codeMAC(phone string, purpose Purpose, dialect, code string) [32]byte {
 	m := hmac.New(sha256.New, s.cfg.Secret)
 	m.Write([]byte(phone))
 	m.Write([]byte{'|'})
 	m.Write([]byte(purpose.String()))
+	m.Write([]byte{'|'})
+	m.Write([]byte(dialect))
 	m.Write([]byte{'|'})
 	m.Write([]byte(code))
 	var out [32]byte
@@ -429,29 +442,34 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 	if err := checkFields(op, req.Password, req.DeviceID); err != nil {
 		return nil, err
 	}
-	// Before the hash: a locked phone costs no CPU. Unknown phones count
-	// failures too, so a lock does not reveal registration.
-	if err := s.guard(ctx).AllowLogin(ctx, phone); err != nil {
+	// Before the hash: a locked phone costs no CPU, and the attempt holds
+	// its slot while the hash runs, so a burst cannot pass the lock
+	// together. Unknown phones count failures too, so a lock does not
+	// reveal registration.
+	attempt, err := s.guard(ctx).BeginLogin(ctx, phone, req.DeviceID)
+	if err != nil {
 		return nil, err
 	}
 	u, err := s.store.UserByPhone(ctx, phone)
 	if err != nil {
 		if KindOf(err) == NotRegistered {
 			_, _, _ = s.verify(ctx, req.Password, s.dummyHash)
-			s.guard(ctx).LoginFailed(ctx, phone)
+			attempt.Failed(ctx)
 			return nil, E(op, NotRegistered, "phone not registered")
 		}
+		attempt.Cancel(ctx)
 		return nil, Wrap(op, Internal, err)
 	}
 	ok, stale, err := s.verify(ctx, req.Password, u.PasswordHash)
 	if err != nil {
+		attempt.Cancel(ctx)
 		return nil, Wrap(op, Internal, err)
 	}
 	if !ok {
-		s.guard(ctx).LoginFailed(ctx, phone)
+		attempt.Failed(ctx)
 		return nil, E(op, WrongPassword, "wrong password")
 	}
-	s.guard(ctx).LoginSucceeded(ctx, phone)
+	attempt.Succeeded(ctx)
 	var newHash string
 	if stale {
 		if newHash, err = s.hash(ctx, req.Password); err != nil {

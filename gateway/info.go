@@ -37,6 +37,9 @@ type Info struct {
 // (withInfo) also tells the core the client's address.
 func (i *Info) ClientAddress() (string, netip.Addr) { return i.ClientIP, i.clientAddr }
 
+// ClientDialect implements core.Client.
+func (i *Info) ClientDialect() string { return i.Dialect }
+
 // InfoFrom returns the request's Info; a zero Info when the request did not
 // come through the gateway (tests calling a handler directly).
 func InfoFrom(ctx context.Context) *Info {

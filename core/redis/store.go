@@ -11,6 +11,7 @@
 //	<prefix>ticket:<purpose>:<phone>   hash h (SHA-256 of the ticket, 32 bytes), s, n (ExpiresAt)
 //	<prefix>flow:<id>                  string: JSON {"p": phone, "t": ticket, "e": ExpiresAt in Unix nanoseconds}
 //	<prefix>limit:<limiter key>        ulule/limiter's counters (see LimiterStore)
+//	<prefix>rl:<limits key>            sorted set: rolling-window events and known clients (see EventLog)
 //
 // # Expiry
 //

@@ -280,7 +280,7 @@ func TestLimitsAreReadAtScrapeTime(t *testing.T) {
 	cfg := limits.Defaults()
 	cfg.Request, _ = limits.ParseRule("request", "1-M")
 	cfg.LookupAddr, _ = limits.ParseRule("lookup_ip", "dry-run:1-M")
-	l := limits.New(limits.NewMemoryStore(nil), cfg, nil, slog.New(slog.DiscardHandler))
+	l := limits.New(limits.NewMemoryStore(nil), limits.NewMemoryLog(), cfg, nil, slog.New(slog.DiscardHandler))
 	m.Limits(l)
 	ctx := core.WithClientIP(context.Background(), "192.0.2.1")
 	for range 3 {

@@ -29,18 +29,25 @@ func (rt *route) lazyLogin(w http.ResponseWriter, r *http.Request, req *request)
 		rt.next.ServeHTTP(w, r) // known (or the store failed: the core reports it)
 		return
 	}
-	guard := rt.m.opts.Guard
-	if guard != nil {
-		if err := guard.AllowLogin(ctx, phone); err != nil {
+	// The old server's answer is a password check: it takes a slot of the
+	// same budgets as the core's own, so a burst cannot use the old server
+	// to pass the locks. An accepted password gives the slot back, and the
+	// core's login then takes its own.
+	attempt := core.NoAttempt
+	if guard := rt.m.opts.Guard; guard != nil {
+		a, err := guard.BeginLogin(ctx, phone, rt.ds.spec.device(req.params))
+		if err != nil {
 			rt.next.ServeHTTP(w, r) // locked: the core answers so, without asking the old server
 			return
 		}
+		attempt = a
 	}
 	info := gateway.InfoFrom(ctx)
 	rec := newRecorder()
 	err := rt.ds.up.relay(rec, r)
 	req.rewind(r)
 	if err != nil {
+		attempt.Cancel(ctx)
 		rt.m.met.lazyResult(rt.ds.name, "failed")
 		info.Outcome = core.Unavailable.String()
 		rt.d.Reject(w, r, http.StatusOK, core.Wrap(op, core.Unavailable, err))
@@ -48,6 +55,7 @@ func (rt *route) lazyLogin(w http.ResponseWriter, r *http.Request, req *request)
 	}
 	switch out := rt.ds.spec.outcome(req.op, req.params, rec.status, rec.body.Bytes()); out {
 	case ok:
+		attempt.Cancel(ctx)
 		_, err := rt.m.opts.Import(ctx, core.ImportRequest{
 			Phone: phone, Password: password,
 			Profile:  rt.ds.spec.profile(rec.body.Bytes()),
@@ -71,9 +79,7 @@ func (rt *route) lazyLogin(w http.ResponseWriter, r *http.Request, req *request)
 		rt.next.ServeHTTP(w, r)
 	case notRegistered, wrongPassword:
 		rt.m.met.lazyResult(rt.ds.name, "refused")
-		if guard != nil {
-			guard.LoginFailed(ctx, phone)
-		}
+		attempt.Failed(ctx)
 		kind := core.NotRegistered
 		if out == wrongPassword {
 			kind = core.WrongPassword
@@ -81,9 +87,11 @@ func (rt *route) lazyLogin(w http.ResponseWriter, r *http.Request, req *request)
 		info.Outcome = out
 		rt.d.Reject(w, r, http.StatusOK, core.E(op, kind, "the old server refused the login"))
 	case invalid:
+		attempt.Cancel(ctx)
 		rt.m.met.lazyResult(rt.ds.name, "refused")
 		rt.next.ServeHTTP(w, r) // the core's own answer to what the old server found malformed
 	default:
+		attempt.Cancel(ctx)
 		// A server error, a limit or a reply the table cannot read: the
 		// user may well exist there, so not "not registered" (which would
 		// invite a second registration), but "try again".
