@@ -235,7 +235,9 @@ func TestIPv6Prefixes(t *testing.T) {
 			wantOK(t, fmt.Sprintf("look-up %d from %s", i+1, ip), e.AllowLookup(from(ip)))
 		}
 	}
-	wantLimited(t, "a fifth /56 in the /48", e.AllowLookup(from("2001:db8:1:600::1")), e.cfg.LookupAddr, time.Hour)
+	backstop := e.cfg.LookupAddr
+	backstop.Quota *= 4 // the refusal states the /48's quota
+	wantLimited(t, "a fifth /56 in the /48", e.AllowLookup(from("2001:db8:1:600::1")), backstop, time.Hour)
 	wantOK(t, "another /48", e.AllowLookup(from("2001:db8:2::1")))
 	// The backstop's refusals spent nothing of the /56's budget.
 	e.clock.Advance(time.Hour)

@@ -205,9 +205,18 @@ type slot struct {
 
 // step is one rolling-window budget to take from.
 type step struct {
-	rule    *Rule
-	subject string
-	gate    Gate
+	rule     *Rule
+	subject  string
+	gate     Gate
+	backstop bool // an IPv6 /48, whose quota is backstopFactor times the rule's
+}
+
+// quota is what a refusal by the step states as the limit's quota.
+func (st step) quota() int64 {
+	if st.backstop {
+		return st.rule.Quota * backstopFactor
+	}
+	return st.rule.Quota
 }
 
 // gate is a rule's plain rolling window.
@@ -217,11 +226,11 @@ func gate(r *Rule) Gate { return Gate{Window: r.Window, Quota: r.Quota} }
 // /56), and for IPv6 its /48 as a backstop.
 func addressSteps(ctx context.Context, r *Rule) []step {
 	addr, backstop := addressKeys(ctx)
-	steps := []step{{r, addr, gate(r)}}
+	steps := []step{{rule: r, subject: addr, gate: gate(r)}}
 	if backstop != "" {
 		g := gate(r)
 		g.Quota *= backstopFactor
-		steps = append(steps, step{r, backstop, g})
+		steps = append(steps, step{rule: r, subject: backstop, gate: g, backstop: true})
 	}
 	return steps
 }
@@ -253,7 +262,7 @@ func (l *Limits) take(ctx context.Context, steps []step) ([]slot, error) {
 			taken = append(taken, slot{st.rule, key, id})
 		}
 		if !res.OK {
-			if err := l.refuse(ctx, st.rule, st.subject, res.RetryAt.Sub(now)); err != nil {
+			if err := l.refuse(ctx, st.rule, st.subject, st.quota(), res.RetryAt.Sub(now)); err != nil {
 				l.giveBack(ctx, taken)
 				return nil, err
 			}
@@ -283,9 +292,9 @@ func (l *Limits) AllowSend(ctx context.Context, phone string) error {
 		subject = phone + "|" + c
 	}
 	steps := append([]step{
-		{&l.cfg.SMSCooldown, subject, gate(&l.cfg.SMSCooldown)},
-		{&l.cfg.SMSPhone, subject, gate(&l.cfg.SMSPhone)},
-		{&l.cfg.SMSPhoneDay, subject, gate(&l.cfg.SMSPhoneDay)},
+		{rule: &l.cfg.SMSCooldown, subject: subject, gate: gate(&l.cfg.SMSCooldown)},
+		{rule: &l.cfg.SMSPhone, subject: subject, gate: gate(&l.cfg.SMSPhone)},
+		{rule: &l.cfg.SMSPhoneDay, subject: subject, gate: gate(&l.cfg.SMSPhoneDay)},
 	}, addressSteps(ctx, &l.cfg.SMSAddress)...)
 	_, err := l.take(ctx, steps)
 	return err
@@ -315,7 +324,7 @@ func (l *Limits) BeginCodeCheck(ctx context.Context, phone string) (core.Attempt
 	}
 	// Quota wrong codes are fine; the next one locks the phone's checks.
 	g := Gate{Window: r.Window, Quota: r.Quota + 1, Backoff: l.cfg.CodeLock, MaxBackoff: l.cfg.CodeLock}
-	slots, err := l.take(ctx, []step{{r, subject, g}})
+	slots, err := l.take(ctx, []step{{rule: r, subject: subject, gate: g}})
 	if err != nil {
 		return l.openAttempt(ctx, slots, err)
 	}
@@ -334,7 +343,7 @@ func (l *Limits) BeginLogin(ctx context.Context, phone, device string) (core.Att
 	if client != "" {
 		subject = phone + "|" + client
 	}
-	fails := []step{{r, subject, Gate{Window: r.Window, Quota: r.Quota, Backoff: l.cfg.LoginWait, MaxBackoff: l.cfg.LoginMaxWait}}}
+	fails := []step{{rule: r, subject: subject, gate: Gate{Window: r.Window, Quota: r.Quota, Backoff: l.cfg.LoginWait, MaxBackoff: l.cfg.LoginMaxWait}}}
 	if client == "" {
 		fails = append(fails, addressSteps(ctx, &l.cfg.LoginAddr)...)
 	}
@@ -342,7 +351,7 @@ func (l *Limits) BeginLogin(ctx context.Context, phone, device string) (core.Att
 	if err != nil {
 		return l.openAttempt(ctx, failSlots, err)
 	}
-	okSlots, err := l.take(ctx, []step{{&l.cfg.LoginOK, phone, gate(&l.cfg.LoginOK)}})
+	okSlots, err := l.take(ctx, []step{{rule: &l.cfg.LoginOK, subject: phone, gate: gate(&l.cfg.LoginOK)}})
 	if err != nil {
 		l.giveBack(ctx, failSlots)
 		return l.openAttempt(ctx, okSlots, err)
@@ -471,7 +480,7 @@ func (l *Limits) count(ctx context.Context, r *Rule, subject string, quota int64
 	if math.MaxInt64-c.Remaining <= quota {
 		return nil
 	}
-	return l.refuse(ctx, r, subject, end.Sub(l.now()))
+	return l.refuse(ctx, r, subject, quota, end.Sub(l.now()))
 }
 
 // window returns the key of the subject's counter in the current fixed
@@ -486,7 +495,7 @@ func (l *Limits) window(r *Rule, subject string) (string, time.Time) {
 }
 
 // refuse answers a rule's refusal: RateLimited, or nil under dry-run.
-func (l *Limits) refuse(ctx context.Context, r *Rule, subject string, wait time.Duration) error {
+func (l *Limits) refuse(ctx context.Context, r *Rule, subject string, quota int64, wait time.Duration) error {
 	if r.DryRun {
 		l.stats[r.Name].DryRunHits.Add(1)
 		l.log.LogAttrs(ctx, slog.LevelWarn, "rate limit dry-run: would refuse", slog.String("limit", r.Name), slog.String("subject", maskSubject(subject)))
@@ -494,7 +503,7 @@ func (l *Limits) refuse(ctx context.Context, r *Rule, subject string, wait time.
 	}
 	l.stats[r.Name].Rejected.Add(1)
 	return &core.Error{Op: "limits." + r.Name, Kind: core.RateLimited, Msg: "too many requests",
-		RetryAfter: max(wait, time.Second), Limit: &core.Limit{Name: r.Name, Quota: r.Quota, Window: r.Window}}
+		RetryAfter: max(wait, time.Second), Limit: &core.Limit{Name: r.Name, Quota: quota, Window: r.Window}}
 }
 
 func (l *Limits) storeError(ctx context.Context, r *Rule, err error) {

@@ -546,7 +546,9 @@ func TestAddressGrouping(t *testing.T) {
 		wantOK(t, ip, e.AllowRequest(from(ip)))
 	}
 	// 8 requests counted in 2001:db8:1::/48: its backstop is spent.
-	wantLimited(t, "a fifth /56 in the /48", e.AllowRequest(from("2001:db8:1:500::1")), e.cfg.Request, time.Minute)
+	backstop := e.cfg.Request
+	backstop.Quota *= 4 // the refusal states the /48's quota
+	wantLimited(t, "a fifth /56 in the /48", e.AllowRequest(from("2001:db8:1:500::1")), backstop, time.Minute)
 	wantOK(t, "another /48", e.AllowRequest(from("2001:db8:2::1")))
 
 	wantOK(t, "192.0.2.10", e.AllowRequest(from("192.0.2.10")))
