@@ -34,6 +34,7 @@ type Config struct {
 	CodeTTL         time.Duration
 	SessionTTL      time.Duration
 	MaxSessions     int // live sessions per user; a login beyond revokes the oldest
+	AvatarGrace     time.Duration
 	ShutdownTimeout time.Duration
 	// Server time-outs: see net/http.Server.
 	ReadHeaderTimeout time.Duration
@@ -243,6 +244,15 @@ func baseSettings(c *Config) []setting {
 		{"code-ttl", "GATEWAY_CODE_TTL", "5m", "lifetime of a verification code", dur(&c.CodeTTL)},
 		{"session-ttl", "GATEWAY_SESSION_TTL", "720h", "lifetime of a login session (token)", dur(&c.SessionTTL)},
 		{"max-sessions", "GATEWAY_MAX_SESSIONS", "20", "live sessions per user; a login beyond it revokes the user's oldest session", positive(&c.MaxSessions, 10000)},
+		{"avatar-grace", "GATEWAY_AVATAR_GRACE", "24h", "how long an uploaded avatar no user references is kept before it is deleted (at least 10m: an upload must outlive the registration that uses it)", func(v string) error {
+			if err := dur(&c.AvatarGrace)(v); err != nil {
+				return err
+			}
+			if c.AvatarGrace < 10*time.Minute {
+				return fmt.Errorf("want at least 10m")
+			}
+			return nil
+		}},
 		{"shutdown-timeout", "GATEWAY_SHUTDOWN_TIMEOUT", "15s", "time in-flight requests get to finish on SIGTERM/SIGINT", dur(&c.ShutdownTimeout)},
 		{"read-header-timeout", "GATEWAY_READ_HEADER_TIMEOUT", "5s", "time a client has to send its request headers (cuts off slow-loris clients)", dur(&c.ReadHeaderTimeout)},
 		{"read-timeout", "GATEWAY_READ_TIMEOUT", "30s", "time a client has to send a whole request, body included", dur(&c.ReadTimeout)},

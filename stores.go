@@ -46,7 +46,7 @@ func openStores(ctx context.Context, cfg *Config, log *slog.Logger, now func() t
 	s := &stores{checks: map[string]func(context.Context) error{}}
 	switch cfg.Store {
 	case "memdb":
-		m, err := memdb.Open(cfg.DataDir, memdb.Options{Logger: log, Now: now})
+		m, err := memdb.Open(cfg.DataDir, memdb.Options{Logger: log, Now: now, AvatarGrace: cfg.AvatarGrace})
 		if err != nil {
 			return nil, fmt.Errorf("open the embedded store in %s: %w", cfg.DataDir, err)
 		}
@@ -54,7 +54,7 @@ func openStores(ctx context.Context, cfg *Config, log *slog.Logger, now func() t
 		s.checks["memdb"] = m.Ping
 		s.closers = append(s.closers, m)
 	case "postgres":
-		p, err := postgres.Open(ctx, cfg.PostgresURL, postgres.Options{Logger: log, Schema: cfg.PostgresSchema, Now: now})
+		p, err := postgres.Open(ctx, cfg.PostgresURL, postgres.Options{Logger: log, Schema: cfg.PostgresSchema, Now: now, AvatarGrace: cfg.AvatarGrace})
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
 		}

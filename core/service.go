@@ -6,12 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"log/slog"
 	"math/big"
-	"net/http"
 	"runtime"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -400,6 +397,10 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 	if err := s.expectRegistered(ctx, op, phone, false); err != nil {
 		return nil, err
 	}
+	// Before the proof, so a bad avatar does not spend the code or ticket.
+	if err := s.claimAvatar(ctx, op, req.Profile.Avatar); err != nil {
+		return nil, err
+	}
 	if err := s.checkProof(ctx, op, phone, PurposeRegister, req.Proof); err != nil {
 		return nil, err
 	}
@@ -557,61 +558,6 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 		return err
 	}
 	return Wrap(op, Internal, s.store.DeleteSession(ctx, sha256.Sum256([]byte(token))))
-}
-
-// AvatarTypes are the image types StoreAvatar accepts, by sniffed content
-// type, with the extension of the stored name.
-var AvatarTypes = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
-
-// MaxAvatarBytes is the largest avatar StoreAvatar accepts.
-const MaxAvatarBytes = maxAvatarLen
-
-// StoreAvatar stores an image under a random name and returns the name.
-// The type is sniffed from the content, never taken from the caller.
-// Errors: Invalid (empty, too large, not an image).
-func (s *Service) StoreAvatar(ctx context.Context, data []byte) (string, error) {
-	const op = "core.StoreAvatar"
-	if len(data) == 0 || len(data) > maxAvatarLen {
-		return "", E(op, Invalid, "avatar must be 1 byte to 5 MiB")
-	}
-	if err := s.guard(ctx).AllowUpload(ctx); err != nil {
-		return "", err
-	}
-	ct := http.DetectContentType(data)
-	ext, ok := AvatarTypes[ct]
-	if !ok {
-		return "", E(op, Invalid, "avatar is not a JPEG, PNG, GIF or WebP image")
-	}
-	id, _, err := newSecret()
-	if err != nil {
-		return "", Wrap(op, Internal, err)
-	}
-	name := id + ext
-	if err := s.store.PutAvatar(ctx, name, ct, data); err != nil {
-		return "", Wrap(op, Internal, err)
-	}
-	return name, nil
-}
-
-// Avatar opens a stored avatar. Errors: NotFound.
-func (s *Service) Avatar(ctx context.Context, name string) (string, io.ReadCloser, error) {
-	if !validAvatarName(name) {
-		return "", nil, E("core.Avatar", NotFound, "no such avatar")
-	}
-	return s.store.Avatar(ctx, name)
-}
-
-func validAvatarName(name string) bool {
-	dot := strings.IndexByte(name, '.')
-	if dot != 32 || !isToken(name[:dot]) {
-		return false
-	}
-	for _, ext := range AvatarTypes {
-		if name[dot:] == ext {
-			return true
-		}
-	}
-	return false
 }
 
 // StartFlow begins a cookie-bound legacy flow for a phone and returns it.

@@ -720,7 +720,9 @@ func TestRegister(t *testing.T) {
 		h := newHarness(t, func(c *core.Config) { c.SessionTTL = time.Hour })
 		phone := phoneN(1)
 		code := h.sendCode(t, phone, core.PurposeRegister)
-		prof := core.Profile{Name: "张三", Nickname: "zs", Gender: "1", Avatar: "/avatar/x.png"}
+		avatar, err := h.svc.StoreAvatar(ctx, encodeImage(t, "png"))
+		mustOK(t, err)
+		prof := core.Profile{Name: "张三", Nickname: "zs", Gender: "1", Avatar: "/avatar/" + avatar}
 		now := h.clock.Now()
 		res, err := h.svc.Register(ctx, core.RegisterRequest{
 			Phone: phone, Password: "s3cret", Proof: core.Proof{Code: code}, Profile: prof, DeviceID: "dev-1",

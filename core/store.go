@@ -39,10 +39,22 @@ type Store interface {
 	Session(ctx context.Context, tokenHash [32]byte, now time.Time) (*Session, *User, error)
 	// DeleteSession revokes a session. Deleting a missing one is not an error.
 	DeleteSession(ctx context.Context, tokenHash [32]byte) error
-	// PutAvatar stores an image under a new unique name.
+	// PutAvatar stores an image under a new unique name. Its grace period
+	// (DeleteUnusedAvatars) starts at the store's clock.
 	PutAvatar(ctx context.Context, name, contentType string, data []byte) error
 	// Avatar opens a stored image. NotFound if none.
 	Avatar(ctx context.Context, name string) (contentType string, body io.ReadCloser, err error)
+	// TouchAvatar restarts a stored image's grace period at now; core does
+	// it just before writing a user that references the image. NotFound if
+	// none, also when DeleteUnusedAvatars is deleting it concurrently:
+	// either the touch or the deletion wins, never both.
+	TouchAvatar(ctx context.Context, name string, now time.Time) error
+	// DeleteUnusedAvatars deletes the images stored or touched before
+	// before that no user references, and returns how many it deleted. A
+	// user references an image when its Profile.Avatar ends in "/" and the
+	// image's name. The stores call it periodically with their clock minus
+	// their grace period.
+	DeleteUnusedAvatars(ctx context.Context, before time.Time) (int, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close flushes and releases the store.

@@ -38,6 +38,10 @@ type Options struct {
 	// SweepInterval is how often expired sessions, codes, tickets and flows
 	// are removed. Default one minute; negative disables the sweeper.
 	SweepInterval time.Duration
+	// AvatarGrace is how long an uploaded avatar no user references is
+	// kept (see core.Store.DeleteUnusedAvatars); the sweeper deletes it
+	// after that. Default 24 hours; negative keeps every upload.
+	AvatarGrace time.Duration
 	// NoSync skips fsync on writes. Only for benchmarks: an acknowledged
 	// write can then be lost by a power failure (not by a process crash).
 	NoSync bool
@@ -65,6 +69,12 @@ type Store struct {
 	failed atomic.Pointer[error]
 	stop   chan struct{} // closed by Close: stops the sweeper and a compaction
 	wg     sync.WaitGroup
+
+	// avatarMu makes TouchAvatar and a deletion by DeleteUnusedAvatars
+	// exclusive, so a touched avatar is never deleted under the user that
+	// is about to reference it. avatarSweptAt is the sweeper's own.
+	avatarMu      sync.Mutex
+	avatarSweptAt time.Time
 
 	// wmu serializes writers, so the log order is the commit order. It
 	// guards every field below.
@@ -107,6 +117,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.SweepInterval == 0 {
 		opts.SweepInterval = time.Minute
+	}
+	if opts.AvatarGrace == 0 {
+		opts.AvatarGrace = core.DefaultAvatarGrace
 	}
 	if err := os.MkdirAll(filepath.Join(dir, avatarDir), 0o700); err != nil {
 		return nil, core.Wrap(op, core.Unavailable, err)

@@ -325,6 +325,7 @@ func (s *Store) sweeper(every time.Duration) {
 			if err := s.sweep(s.opts.Now()); err != nil && core.KindOf(err) != core.Unavailable {
 				s.log.Error("memdb: sweeping expired sessions", "err", err)
 			}
+			s.sweepAvatars(s.opts.Now())
 		}
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"legacyauth/core"
@@ -20,9 +22,9 @@ func validAvatarName(name string) bool {
 	return name != "" && len(name) <= 255 && utf8.ValidString(name) && !strings.ContainsRune(name, 0)
 }
 
-// PutAvatar stores the image and its content type in one row. core names
-// every image anew; storing a name again replaces the image (a retried
-// write is harmless).
+// PutAvatar stores the image and its content type in one row; touched_at,
+// the store's clock, starts its grace period. core names every image anew;
+// storing a name again replaces the image (a retried write is harmless).
 func (s *Store) PutAvatar(ctx context.Context, name, contentType string, data []byte) error {
 	const op = "postgres.PutAvatar"
 	if !validAvatarName(name) {
@@ -35,9 +37,10 @@ func (s *Store) PutAvatar(ctx context.Context, name, contentType string, data []
 		data = []byte{} // NOT NULL
 	}
 	return s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, `INSERT INTO avatars (name, content_type, data) VALUES ($1, $2, $3)
-			ON CONFLICT (name) DO UPDATE SET content_type = EXCLUDED.content_type, data = EXCLUDED.data`,
-			name, contentType, data)
+		now := s.opts.Now()
+		_, err := c.Exec(ctx, `INSERT INTO avatars (name, content_type, data, created_at, touched_at) VALUES ($1, $2, $3, $4, $4)
+			ON CONFLICT (name) DO UPDATE SET content_type = EXCLUDED.content_type, data = EXCLUDED.data, touched_at = EXCLUDED.touched_at`,
+			name, contentType, data, now)
 		return err
 	})
 }
@@ -68,4 +71,63 @@ func (s *Store) Avatar(ctx context.Context, name string) (string, io.ReadCloser,
 		return "", nil, err
 	}
 	return ct, io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// TouchAvatar moves touched_at to now. A sweep deleting the row at the same
+// time either commits first (the update finds no row: NotFound) or sees the
+// new touched_at when it rechecks the row, and keeps it.
+func (s *Store) TouchAvatar(ctx context.Context, name string, now time.Time) error {
+	const op = "postgres.TouchAvatar"
+	if !validAvatarName(name) {
+		if s.closed.Load() {
+			return errClosed(op)
+		}
+		return core.E(op, core.NotFound, "no such avatar")
+	}
+	return s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
+		tag, err := c.Exec(ctx, "UPDATE avatars SET touched_at = $2 WHERE name = $1", name, now)
+		if err == nil && tag.RowsAffected() == 0 {
+			return core.E(op, core.NotFound, "no such avatar")
+		}
+		return err
+	})
+}
+
+// avatarRef is the name a user's avatar reference ends in, as indexed by
+// users_avatar_name_idx (0002_avatar_sweep.sql): the text after the last
+// "/", NULL without one.
+const avatarRef = `substring(u.avatar from '/([^/]*)$')`
+
+// DeleteUnusedAvatars first marks in_use the candidates (not in use,
+// touched before before) that a user references, so no later pass looks at
+// them again, then deletes the other candidates a batch per statement. The
+// DELETE repeats the candidate test outside its subquery: a row touched
+// since is rechecked there (READ COMMITTED) and kept.
+func (s *Store) DeleteUnusedAvatars(ctx context.Context, before time.Time) (int, error) {
+	const op = "postgres.DeleteUnusedAvatars"
+	err := s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `UPDATE avatars a SET in_use = true WHERE NOT a.in_use AND a.touched_at < $1
+			AND EXISTS (SELECT 1 FROM users u WHERE u.avatar <> '' AND `+avatarRef+` = a.name)`, before)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	q := `DELETE FROM avatars WHERE NOT in_use AND touched_at < $1 AND name IN (
+		SELECT a.name FROM avatars a WHERE NOT a.in_use AND a.touched_at < $1
+		AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar <> '' AND ` + avatarRef + ` = a.name)
+		LIMIT ` + strconv.Itoa(sweepBatch) + `)`
+	total := 0
+	for {
+		var n int64
+		err := s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
+			tag, err := c.Exec(ctx, q, before)
+			n = tag.RowsAffected()
+			return err
+		})
+		total += int(n)
+		if err != nil || n < sweepBatch {
+			return total, err
+		}
+	}
 }

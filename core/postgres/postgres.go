@@ -43,6 +43,10 @@ type Options struct {
 	// sessions are deleted. Default one minute; negative disables the
 	// sweeper (reads ignore expired rows either way).
 	SweepInterval time.Duration
+	// AvatarGrace is how long an uploaded avatar no user references is
+	// kept (see core.Store.DeleteUnusedAvatars); the sweeper deletes it
+	// after that. Default 24 hours; negative keeps every upload.
+	AvatarGrace time.Duration
 	// MaxConns bounds the open connections. Default: the pool_max_conns
 	// parameter of the URL if present, else the greater of 4 and
 	// GOMAXPROCS (pgxpool's default).
@@ -89,6 +93,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if opts.SweepInterval == 0 {
 		opts.SweepInterval = time.Minute
+	}
+	if opts.AvatarGrace == 0 {
+		opts.AvatarGrace = core.DefaultAvatarGrace
 	}
 	if len(opts.Schema) > 63 || strings.ContainsRune(opts.Schema, 0) || !utf8.ValidString(opts.Schema) {
 		return nil, core.E(op, core.Invalid, "bad schema name")

@@ -75,6 +75,25 @@ func (s *Store) sweeper(every time.Duration) {
 			case n > 0:
 				s.log.Debug("postgres: swept expired rows", "rows", n)
 			}
+			s.sweepAvatars(ctx)
 		}
+	}
+}
+
+// sweepAvatars deletes the uploads unused for AvatarGrace. Each pass is
+// cheap (only uploads not yet found in use are looked at, by index), so it
+// runs on every tick, on every instance.
+func (s *Store) sweepAvatars(ctx context.Context) {
+	if s.opts.AvatarGrace < 0 {
+		return
+	}
+	n, err := s.DeleteUnusedAvatars(ctx, s.opts.Now().Add(-s.opts.AvatarGrace))
+	switch {
+	case err != nil && core.KindOf(err) != core.Unavailable:
+		s.log.Error("postgres: deleting unused avatars", "err", err)
+	case err != nil:
+		s.log.Warn("postgres: deleting unused avatars", "err", err)
+	case n > 0:
+		s.log.Info("postgres: deleted unused avatars", "avatars", n, "grace", s.opts.AvatarGrace)
 	}
 }

@@ -32,6 +32,8 @@ import (
 	"fmt"
 	"io"
 	"legacyauth/internal/testkit"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +67,8 @@ func Store(t *testing.T, open func(t *testing.T) core.Store) {
 		{"ConcurrentLoginsKeepCap", testConcurrentLoginsKeepCap},
 		{"Sessions", testSessions},
 		{"Avatars", testAvatars},
+		{"UnusedAvatars", testUnusedAvatars},
+		{"TouchRacesDeletion", testTouchRacesDeletion},
 		{"Ping", func(t *testing.T, s core.Store) { noErr(t, s.Ping(ctx), "Ping") }},
 		{"CanceledContext", testStoreCanceled},
 		{"Closed", testStoreClosed},
@@ -534,6 +538,111 @@ func testAvatars(t *testing.T, s core.Store) {
 	wantKind(t, err, core.NotFound, "Avatar(unknown)")
 }
 
+// DeleteUnusedAvatars deletes exactly the avatars touched (or stored)
+// before its cut-off that no user's avatar reference ends in "/" + name.
+func testUnusedAvatars(t *testing.T, s core.Store) {
+	img := []byte("\x89PNG\r\n\x1a\n")
+	name := func(i int) string { return fmt.Sprintf("%032x.png", i) }
+	for i := 1; i <= 5; i++ {
+		noErr(t, s.PutAvatar(ctx, name(i), "image/png", img), "PutAvatar")
+		noErr(t, s.TouchAvatar(ctx, name(i), t0.Add(-2*time.Hour)), "TouchAvatar")
+	}
+	noErr(t, s.TouchAvatar(ctx, name(3), t0), "TouchAvatar(3)") // a registration is using it
+	refs := map[int]string{
+		1: "/v1/avatars/" + name(1),  // referenced
+		2: "/static/a/" + name(2),    // referenced under another prefix
+		4: name(4),                   // no "/": not a reference
+		5: "/v1/avatars/x" + name(5), // another name
+	}
+	for i, ref := range refs {
+		u := user(i)
+		u.Avatar = ref
+		noErr(t, s.CreateUser(ctx, u, nil), "CreateUser")
+	}
+	exists := func(i int) bool {
+		t.Helper()
+		_, body, err := s.Avatar(ctx, name(i))
+		if err == nil {
+			body.Close()
+			return true
+		}
+		wantKind(t, err, core.NotFound, "Avatar("+name(i)+")")
+		return false
+	}
+	sweep := func(before time.Time, want int, kept ...int) {
+		t.Helper()
+		n, err := s.DeleteUnusedAvatars(ctx, before)
+		noErr(t, err, "DeleteUnusedAvatars")
+		if n != want {
+			t.Errorf("DeleteUnusedAvatars(%v) deleted %d, want %d", before, n, want)
+		}
+		for i := 1; i <= 5; i++ {
+			if got, want := exists(i), slices.Contains(kept, i); got != want {
+				t.Errorf("after DeleteUnusedAvatars(%v): avatar %d exists %v, want %v", before, i, got, want)
+			}
+		}
+	}
+	sweep(t0.Add(-3*time.Hour), 0, 1, 2, 3, 4, 5) // all younger
+	sweep(t0.Add(-time.Hour), 2, 1, 2, 3)         // 4 and 5: unreferenced and old
+	sweep(t0.Add(-time.Hour), 0, 1, 2, 3)         // nothing more
+	sweep(t0.Add(time.Hour), 1, 1, 2)             // 3's grace is over too
+	sweep(t0.Add(1000*time.Hour), 0, 1, 2)        // referenced: kept for ever
+	wantKind(t, s.TouchAvatar(ctx, name(4), t0), core.NotFound, "TouchAvatar(deleted)")
+	wantKind(t, s.TouchAvatar(ctx, name(9), t0), core.NotFound, "TouchAvatar(unknown)")
+}
+
+// A touch racing a deletion: either the touch reports NotFound (the
+// deletion won) or the avatar survives; never a nil touch and a deletion.
+func testTouchRacesDeletion(t *testing.T, s core.Store) {
+	img := []byte("\x89PNG\r\n\x1a\n")
+	names := make([]string, Concurrency)
+	for i := range names {
+		names[i] = fmt.Sprintf("%032x.png", 100+i)
+		noErr(t, s.PutAvatar(ctx, names[i], "image/png", img), "PutAvatar")
+		noErr(t, s.TouchAvatar(ctx, names[i], t0.Add(-2*time.Hour)), "TouchAvatar")
+	}
+	touched := make([]error, len(names))
+	var deleted int
+	var delErr error
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range names {
+		wg.Go(func() {
+			<-start
+			touched[i] = s.TouchAvatar(ctx, names[i], t0)
+		})
+	}
+	wg.Go(func() {
+		<-start
+		deleted, delErr = s.DeleteUnusedAvatars(ctx, t0.Add(-time.Hour))
+	})
+	close(start)
+	wg.Wait()
+	noErr(t, delErr, "DeleteUnusedAvatars")
+	gone := 0
+	for i, name := range names {
+		_, body, err := s.Avatar(ctx, name)
+		if err == nil {
+			body.Close()
+		} else {
+			wantKind(t, err, core.NotFound, "Avatar")
+			gone++
+		}
+		switch {
+		case touched[i] == nil && err != nil:
+			t.Errorf("%s: TouchAvatar succeeded, yet the avatar was deleted", name)
+		case touched[i] != nil:
+			wantKind(t, touched[i], core.NotFound, "TouchAvatar racing a deletion")
+			if err == nil {
+				t.Errorf("%s: TouchAvatar said NotFound, yet the avatar exists", name)
+			}
+		}
+	}
+	if gone != deleted {
+		t.Errorf("DeleteUnusedAvatars reported %d deleted, %d are gone", deleted, gone)
+	}
+}
+
 // A canceled context answers in time: the call either completed or
 // reports Unavailable, never another kind.
 func testStoreCanceled(t *testing.T, s core.Store) {
@@ -574,6 +683,13 @@ func storeCalls(c context.Context, u *core.User) map[string]func(s core.Store) e
 		"Session":       func(s core.Store) error { _, _, err := s.Session(c, h, t0); return err },
 		"DeleteSession": func(s core.Store) error { return s.DeleteSession(c, h) },
 		"PutAvatar":     func(s core.Store) error { return s.PutAvatar(c, avatar, "image/png", []byte("\x89PNG\r\n\x1a\n")) },
+		"TouchAvatar": func(s core.Store) error {
+			if err := s.TouchAvatar(c, avatar, t0); core.KindOf(err) != core.NotFound {
+				return err
+			}
+			return nil // not stored yet: an answer
+		},
+		"DeleteUnusedAvatars": func(s core.Store) error { _, err := s.DeleteUnusedAvatars(c, t0); return err },
 		"Avatar": func(s core.Store) error {
 			_, body, err := s.Avatar(c, avatar)
 			if err == nil {

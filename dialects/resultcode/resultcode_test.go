@@ -245,6 +245,12 @@ func TestUpload(t *testing.T) {
 	t.Run("not an image", func(t *testing.T) {
 		a.upload("/upload", "img", "x.png", []byte("#!/bin/sh\necho hi\n")).is(t, 200, unknownNull)
 	})
+	// The content must decode as the image its signature claims.
+	t.Run("image signature then HTML", func(t *testing.T) {
+		for _, sig := range []string{"\x89PNG\r\n\x1a\n", "GIF89a", "\xff\xd8\xff\xe0"} {
+			a.upload("/upload", "img", "x.png", []byte(sig+"<html><script>alert(1)</script></html>")).is(t, 200, unknownNull)
+		}
+	})
 	t.Run("empty image", func(t *testing.T) {
 		a.upload("/upload", "img", "x.png", nil).is(t, 200, unknownNull)
 	})

@@ -225,6 +225,10 @@ func (f fakeStore) PutAvatar(context.Context, string, string, []byte) error { re
 func (f fakeStore) Avatar(context.Context, string) (string, io.ReadCloser, error) {
 	return "", nil, f.err
 }
+func (f fakeStore) TouchAvatar(context.Context, string, time.Time) error { return f.err }
+func (f fakeStore) DeleteUnusedAvatars(context.Context, time.Time) (int, error) {
+	return 0, f.err
+}
 func (f fakeStore) Ping(context.Context) error                { return f.err }
 func (f fakeStore) Close() error                              { return f.err }
 func (f fakeStore) PutCode(context.Context, *core.Code) error { return f.err }

@@ -39,7 +39,7 @@ func (o *storeObserver) done(method string, start time.Time, err *error) {
 // recorded under store=name ("memdb", "postgres").
 func (m *Metrics) Store(name string, s core.Store) core.Store {
 	return &store{s: s, o: m.storeObserver(name, "CreateUser", "UserByPhone", "UserByID", "RecordLogin",
-		"SetPassword", "Session", "DeleteSession", "PutAvatar", "Avatar", "Ping", "Close")}
+		"SetPassword", "Session", "DeleteSession", "PutAvatar", "Avatar", "TouchAvatar", "DeleteUnusedAvatars", "Ping", "Close")}
 }
 
 // EphemeralStore wraps an ephemeral store likewise ("memdb", "postgres",
@@ -102,6 +102,16 @@ func (s *store) PutAvatar(ctx context.Context, name, contentType string, data []
 func (s *store) Avatar(ctx context.Context, name string) (_ string, _ io.ReadCloser, err error) {
 	defer s.o.done("Avatar", time.Now(), &err)
 	return s.s.Avatar(ctx, name)
+}
+
+func (s *store) TouchAvatar(ctx context.Context, name string, now time.Time) (err error) {
+	defer s.o.done("TouchAvatar", time.Now(), &err)
+	return s.s.TouchAvatar(ctx, name, now)
+}
+
+func (s *store) DeleteUnusedAvatars(ctx context.Context, before time.Time) (_ int, err error) {
+	defer s.o.done("DeleteUnusedAvatars", time.Now(), &err)
+	return s.s.DeleteUnusedAvatars(ctx, before)
 }
 
 func (s *store) Ping(ctx context.Context) (err error) {

@@ -173,22 +173,16 @@ func (a *API) lookupPhone(w http.ResponseWriter, r *http.Request, c *call) error
 	}{c.phone, registered})
 }
 
-// validAvatarRef accepts an empty avatar or a URL path on this host (what
-// POST /v1/avatars returns), so a profile never points a client at another
-// site or at a javascript: URL.
+// validAvatarRef accepts an empty avatar or a url POST /v1/avatars
+// returned, so a profile never points a client at another site, at another
+// endpoint of this one, or at a made-up name; core then checks that the
+// name is a stored upload.
 func validAvatarRef(s string) bool {
 	if s == "" {
 		return true
 	}
-	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] == '\\' || s[i] == 0x7f {
-			return false
-		}
-	}
-	return true
+	name, ok := core.AvatarName(s)
+	return ok && s == "/v1/avatars/"+name
 }
 
 func (a *API) register(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -212,7 +206,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	if !validAvatarRef(req.Avatar) {
-		return invalid("avatar must be a URL path such as the url returned by POST /v1/avatars")
+		return invalid("avatar must be the url returned by POST /v1/avatars")
 	}
 	res, err := a.svc.Register(r.Context(), core.RegisterRequest{
 		Phone:    req.Phone,
