@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 
 ## run: serve on :8080 with the embedded store in ./data (codes are logged, not sent)
 run:
-	$(GO) run .
+	$(GO) run ./cmd/gateway
 
 ## test: every test, with the race detector
 test:
@@ -24,7 +24,7 @@ lint:
 
 ## build: a static binary stamped with the version
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/gateway .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/gateway ./cmd/gateway
 
 ## fuzz: each fuzz target for FUZZTIME, one after the other (new inputs are
 ## minimized for 1s at most: the default 60s would eat a short run).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -43,7 +44,11 @@ func LoadSpec(file string) (*Spec, error) {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	s := &Spec{file: file, docURL: "file:///" + strings.TrimLeft(file, "/")}
+	abs, err := filepath.Abs(file) // the schema compiler resolves $refs against an absolute URL
+	if err != nil {
+		return nil, err
+	}
+	s := &Spec{file: file, docURL: "file:///" + strings.TrimLeft(filepath.ToSlash(abs), "/")}
 	if len(doc.Servers) > 0 {
 		s.base = strings.TrimRight(doc.Servers[0].URL, "/")
 	}

@@ -56,6 +56,49 @@ const (
 	bcryptMaxPassword = 72
 )
 
+// LegacyFormats are the formats an import may name (hash_format), in the
+// order help texts list them.
+var LegacyFormats = []string{FormatArgon2id, FormatBcrypt, FormatMD5, FormatSHA1, FormatSHA256SaltPW, FormatSHA256PWSalt, FormatPlain}
+
+// LegacyPlain is the stored form of a plain password kept until the first
+// login.
+func LegacyPlain(password string) string { return legacyPrefix + FormatPlain + "$" + password }
+
+// ComposeHash builds the stored hash of a digest an old server kept in
+// format (any but plain): self-describing formats are the digest itself;
+// md5 and sha1 get their $legacy$ prefix; the salted sha256 formats take
+// salt, the exact bytes the old server concatenated (nil when none was
+// given: an error for them, as it is for the others to give one). The
+// result is checked to parse as format.
+func ComposeHash(format, digest string, salt []byte) (string, error) {
+	salted := format == FormatSHA256SaltPW || format == FormatSHA256PWSalt
+	if !salted && salt != nil {
+		return "", fmt.Errorf("salt is only for %s and %s", FormatSHA256SaltPW, FormatSHA256PWSalt)
+	}
+	var h string
+	switch format {
+	case FormatArgon2id, FormatBcrypt:
+		h = digest // self-describing already
+	case FormatMD5, FormatSHA1:
+		h = legacyPrefix + format + "$" + digest
+	case FormatSHA256SaltPW, FormatSHA256PWSalt:
+		if salt == nil {
+			return "", fmt.Errorf(`hash_format %s needs salt or salt_hex ("" for none)`, format)
+		}
+		h = legacyPrefix + format + "$" + hex.EncodeToString(salt) + "$" + digest
+	default:
+		return "", fmt.Errorf("unknown hash_format %q: want one of %s", format, strings.Join(LegacyFormats, ", "))
+	}
+	f, err := HashFormat(h)
+	if err != nil {
+		return "", err
+	}
+	if f != format {
+		return "", fmt.Errorf("hash is %s, not %s", f, format)
+	}
+	return h, nil
+}
+
 // legacyHash is a parsed legacy hash.
 type legacyHash struct {
 	format string

@@ -1,21 +1,15 @@
-// Command gateway serves three legacy sign-up/login contracts and the
-// canonical /v1 API from one core. See README.md.
 package main
 
 import (
 	"context"
 	"encoding/hex"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"legacyauth/core"
@@ -27,60 +21,17 @@ import (
 	"legacyauth/gateway/metrics"
 	"legacyauth/gateway/migrate"
 	v1 "legacyauth/gateway/v1"
+	"legacyauth/internal/logwriter"
 )
 
-// version is stamped by `make build`.
-var version = "dev"
-
-func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 1 && args[0] == "version" {
-		fmt.Fprintln(stdout, version)
-		return nil
-	}
-	if len(args) >= 1 && args[0] == "healthcheck" {
-		return healthcheck(ctx, args[1:])
-	}
-	if len(args) >= 2 && args[0] == "config" && args[1] == "check" {
-		if err := configCheck(args[2:]); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "ok")
-		return nil
-	}
-	if len(args) >= 1 && args[0] == "import" {
-		return importCommand(ctx, args[1:], getenv, stdout, stderr)
-	}
-	if len(args) >= 2 && args[0] == "contract" && args[1] == "verify" {
-		return verifyCommand(ctx, args[2:], stdout, stderr)
-	}
-	cfg, err := parseConfig(args, getenv, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	log, lw := newLogger(cfg, stderr)
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return serve(ctx, cfg, log, lw)
-}
-
-// newLogger returns the logger writing to w through a logWriter (the
+// newLogger returns the logger writing to w through a logwriter.Writer (the
 // log's write(2) off the request path), which the caller must Close at
 // exit to write the last lines.
-func newLogger(cfg *Config, w io.Writer) (*slog.Logger, *logWriter) {
+func newLogger(cfg *Config, w io.Writer) (*slog.Logger, *logwriter.Writer) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
-	lw := newLogWriter(w)
+	lw := logwriter.New(w)
 	if cfg.LogFormat == "text" || cfg.LogFormat == "auto" && isTerminal(w) {
 		return slog.New(slog.NewTextHandler(lw, opts)), lw
 	}
@@ -144,42 +95,27 @@ func (a *app) Close() error {
 // build wires stores -> core -> dialects -> gateway from the configuration.
 // It is the one place that knows every package.
 func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
-	st, err := openStores(context.Background(), cfg, log, o.Now)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := loadSecret(cfg)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	sender := o.Sender
-	if sender == nil {
-		sender = newSender(cfg, log)
-	}
-	m := newMetrics(cfg)
-	sender = m.Sender(sender)
-	st.instrument(cfg, m)
-	var lim *limits.Limits
-	if cfg.LimitsOff {
-		log.Warn("GATEWAY_LIMITS=off: no rate limit or brute-force lock is applied. Local testing only.")
-	} else {
-		lim = limits.New(st.limiter, st.events, cfg.Limits, o.Now, log)
-	}
-	m.Limits(lim)
-	svc, err := core.New(st.durable, st.ephemeral, core.Config{
-		Secret:      secret,
-		CodeTTL:     cfg.CodeTTL,
-		SessionTTL:  cfg.SessionTTL,
-		MaxSessions: cfg.MaxSessions,
-		Sender:      sender,
-		Guard:       guardOf(lim),
-		Now:         o.Now,
-		Hash:        o.Hash,
-		Log:         log,
+	var (
+		m   *metrics.Metrics
+		lim *limits.Limits
+	)
+	svc, st, err := openCore(context.Background(), cfg, log, o, func(st *stores, c *core.Config) {
+		sender := o.Sender
+		if sender == nil {
+			sender = newSender(cfg, log)
+		}
+		m = newMetrics(cfg)
+		c.Sender = m.Sender(sender)
+		st.instrument(cfg, m)
+		if cfg.LimitsOff {
+			log.Warn("GATEWAY_LIMITS=off: no rate limit or brute-force lock is applied. Local testing only.")
+		} else {
+			lim = limits.New(st.limiter, st.events, cfg.Limits, o.Now, log)
+		}
+		m.Limits(lim)
+		c.Guard = guardOf(lim)
 	})
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	var mounts []gateway.Mount
@@ -298,7 +234,7 @@ func newHTTPServer(cfg *Config, h http.Handler, log *slog.Logger) *http.Server {
 
 // serve runs the gateway until ctx is done; the log's last lines are
 // written (lw closed) before it returns.
-func serve(ctx context.Context, cfg *Config, log *slog.Logger, lw *logWriter) error {
+func serve(ctx context.Context, cfg *Config, log *slog.Logger, lw *logwriter.Writer) error {
 	defer lw.Close()
 	a, err := build(cfg, log, overrides{})
 	if err != nil {

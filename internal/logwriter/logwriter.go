@@ -1,4 +1,5 @@
-package main
+// Package logwriter takes the log's write(2) off the request path (see Writer).
+package logwriter
 
 import (
 	"io"
@@ -6,21 +7,21 @@ import (
 	"time"
 )
 
-// logWriter takes the log's write(2) off the request path. slog's handlers
+// Writer takes the log's write(2) off the request path. slog's handlers
 // hold their mutex across the write to their io.Writer, so with one line
 // per request every request queued behind every other request's system
 // call (98 % of the process's lock contention). Write only appends the
 // line to a buffer; a goroutine writes what has accumulated, in one call,
-// logWriterLinger after the first pending line: lines reach the file
+// lingerFor after the first pending line: lines reach the file
 // within about that long, and under load a write(2) carries hundreds of
 // them rather than a few (a write per few requests cost more than a
 // microsecond of CPU per request).
 //
-// No line is ever dropped: when logWriterMax bytes are pending, Write
+// No line is ever dropped: when maxPending bytes are pending, Write
 // waits for the writer goroutine (backpressure). Flush writes everything
 // pending and returns once it is written; Close flushes and stops the
 // goroutine, after which Write writes through.
-type logWriter struct {
+type Writer struct {
 	w io.Writer
 
 	wmu sync.Mutex // serializes writes to w (the goroutine's and Flush's)
@@ -38,20 +39,20 @@ type logWriter struct {
 }
 
 const (
-	logWriterMax    = 1 << 20              // how many bytes may wait before Write blocks
-	logWriterLinger = 2 * time.Millisecond // how long the first pending line waits for company
+	maxPending = 1 << 20              // how many bytes may wait before Write blocks
+	lingerFor  = 2 * time.Millisecond // how long the first pending line waits for company
 )
 
-func newLogWriter(w io.Writer) *logWriter {
-	l := &logWriter{w: w, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+func New(w io.Writer) *Writer {
+	l := &Writer{w: w, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	l.drained.L = &l.mu
 	go l.run()
 	return l
 }
 
-func (l *logWriter) Write(p []byte) (int, error) {
+func (l *Writer) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	for !l.closed && len(l.buf) > 0 && len(l.buf)+len(p) > logWriterMax {
+	for !l.closed && len(l.buf) > 0 && len(l.buf)+len(p) > maxPending {
 		l.drained.Wait()
 	}
 	if l.closed {
@@ -72,17 +73,17 @@ func (l *logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (l *logWriter) run() {
+func (l *Writer) run() {
 	defer close(l.done)
-	linger := time.NewTimer(logWriterLinger)
-	linger.Stop()
-	defer linger.Stop()
+	timer := time.NewTimer(lingerFor)
+	timer.Stop()
+	defer timer.Stop()
 	for {
 		select {
 		case <-l.wake:
-			linger.Reset(logWriterLinger)
+			timer.Reset(lingerFor)
 			select {
-			case <-linger.C:
+			case <-timer.C:
 			case <-l.stop: // close writes what is pending
 				return
 			}
@@ -94,7 +95,7 @@ func (l *logWriter) run() {
 }
 
 // Flush writes every line written before it was called.
-func (l *logWriter) Flush() error {
+func (l *Writer) Flush() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	l.mu.Lock()
@@ -110,7 +111,7 @@ func (l *logWriter) Flush() error {
 		return nil
 	}
 	_, err := l.w.Write(b)
-	if cap(b) > 4*logWriterMax {
+	if cap(b) > 4*maxPending {
 		b = nil // do not keep a buffer grown by one huge line
 	}
 	l.mu.Lock()
@@ -121,13 +122,13 @@ func (l *logWriter) Flush() error {
 
 // Close writes what is pending and stops the goroutine; later writes go
 // straight to the underlying writer. It is safe to call more than once.
-func (l *logWriter) Close() error {
+func (l *Writer) Close() error {
 	var err error
 	l.closeOnce.Do(func() { err = l.close() })
 	return err
 }
 
-func (l *logWriter) close() error {
+func (l *Writer) close() error {
 	close(l.stop)
 	<-l.done
 	// Holding wmu while closing: a Write that finds the writer closed

@@ -139,7 +139,7 @@ func openTestCore(t testing.TB, dir string) (*core.Service, *stores) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, st, err := openCore(context.Background(), cfg, quietLogger(), overrides{Hash: testkit.FastHash})
+	svc, st, err := openCore(context.Background(), cfg, quietLogger(), overrides{Hash: testkit.FastHash}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package logwriter
 
 import (
 	"bytes"
@@ -29,9 +29,9 @@ func (s *slowWriter) Write(p []byte) (int, error) {
 // is there, each writer's in its order, none torn.
 func TestLogWriterKeepsEveryLineInOrder(t *testing.T) {
 	sink := &slowWriter{}
-	lw := newLogWriter(sink)
+	lw := New(sink)
 	const writers, lines = 4, 3000
-	pad := strings.Repeat("x", 200) // 4*3000*~215 B > logWriterMax
+	pad := strings.Repeat("x", 200) // 4*3000*~215 B > maxPending
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Add(1)
@@ -69,7 +69,7 @@ func TestLogWriterKeepsEveryLineInOrder(t *testing.T) {
 // Flush or Close (the goroutine writes as soon as there is something).
 func TestLogWriterWritesWithoutFlush(t *testing.T) {
 	sink := &testkit.Buffer{}
-	lw := newLogWriter(sink)
+	lw := New(sink)
 	defer lw.Close()
 	fmt.Fprintf(lw, "hello\n")
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {

@@ -23,10 +23,10 @@ func writeFile(t *testing.T, content string) string {
 
 // The example file is valid and documents every setting.
 func TestConfigExampleCoversEverySetting(t *testing.T) {
-	if err := configCheck([]string{"config.example.yaml"}); err != nil {
+	if err := configCheck([]string{"../../config.example.yaml"}); err != nil {
 		t.Fatalf("config.example.yaml: %v", err)
 	}
-	raw, err := os.ReadFile("config.example.yaml")
+	raw, err := os.ReadFile("../../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func TestContractVerifyCommand(t *testing.T) {
 	sinkAddr := freeAddr(t)
 	child := startChildArgs(t, "--data-dir", t.TempDir(), "--limits=off", "--sms-webhook", "http://"+sinkAddr+"/")
 	var out bytes.Buffer
-	err := run(t.Context(), []string{"contract", "verify", "--target", child.URL, "--sms-sink", sinkAddr, "testdata"}, os.Getenv, &out, &out)
+	err := run(t.Context(), []string{"contract", "verify", "--target", child.URL, "--sms-sink", sinkAddr, "../../testdata"}, os.Getenv, &out, &out)
 	if err != nil {
 		t.Fatalf("contract verify: %v\n%s", err, out.String())
 	}
@@ -34,7 +34,7 @@ func TestContractVerifyCommand(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	good, err := os.ReadFile("testdata/apiv4/isregister_registered_seed_capture.txtar")
+	good, err := os.ReadFile("../../testdata/apiv4/isregister_registered_seed_capture.txtar")
 	if err != nil {
 		t.Fatal(err)
 	}

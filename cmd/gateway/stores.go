@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/ulule/limiter/v3"
@@ -78,36 +76,6 @@ func openStores(ctx context.Context, cfg *Config, log *slog.Logger, now func() t
 		}
 	}
 	return s, nil
-}
-
-// healthHandler serves /healthz (the process answers) and /readyz (every
-// store answers within a second); a load balancer takes an instance out
-// while /readyz fails, and it comes back by itself.
-func healthHandler(checks map[string]func(context.Context) error) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`)
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		res := map[string]string{}
-		status := http.StatusOK
-		for name, check := range checks {
-			if err := check(ctx); err != nil {
-				res[name] = "unavailable"
-				status = http.StatusServiceUnavailable
-			} else {
-				res[name] = "ok"
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(res)
-	})
-	return mux
 }
 
 // instrument wraps the durable and ephemeral stores so that every call's

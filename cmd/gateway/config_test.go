@@ -57,7 +57,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 // The README's configuration table is generated from the settings; this
 // keeps it from going stale.
 func TestREADMEConfigTable(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

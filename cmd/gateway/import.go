@@ -106,7 +106,7 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 	defer lw.Close()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	svc, stores, err := openCore(ctx, cfg, log, overrides{})
+	svc, stores, err := openCore(ctx, cfg, log, overrides{}, nil)
 	if err != nil {
 		return err
 	}
@@ -124,11 +124,12 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 	return nil
 }
 
-// openCore opens the stores the configuration names (as serve does) and
-// a core over them: no SMS sender, limits or metrics, which an import does
-// not use, and the store's own batch write (metrics' store wrapper would
-// hide it).
-func openCore(ctx context.Context, cfg *Config, log *slog.Logger, o overrides) (*core.Service, *stores, error) {
+// openCore opens the stores the configuration names and a core over
+// them. wire, when not nil, completes the core's configuration once the
+// stores are open: serve adds the SMS sender, the limits and metrics; an
+// import adds nothing (it sends no code, and metrics' store wrapper would
+// hide the store's own batch write).
+func openCore(ctx context.Context, cfg *Config, log *slog.Logger, o overrides, wire func(*stores, *core.Config)) (*core.Service, *stores, error) {
 	st, err := openStores(ctx, cfg, log, o.Now)
 	if err != nil {
 		return nil, nil, err
@@ -138,11 +139,15 @@ func openCore(ctx context.Context, cfg *Config, log *slog.Logger, o overrides) (
 		st.Close()
 		return nil, nil, err
 	}
-	svc, err := core.New(st.durable, st.ephemeral, core.Config{
-		Secret: secret, CodeTTL: cfg.CodeTTL, SessionTTL: cfg.SessionTTL,
+	c := core.Config{
+		Secret: secret, CodeTTL: cfg.CodeTTL, SessionTTL: cfg.SessionTTL, MaxSessions: cfg.MaxSessions,
 		Now: o.Now, Hash: o.Hash, Log: log,
-		Sender: core.LogSender{Log: log}, // never used: an import sends no code
-	})
+		Sender: core.LogSender{Log: log},
+	}
+	if wire != nil {
+		wire(st, &c)
+	}
+	svc, err := core.New(st.durable, st.ephemeral, c)
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -283,8 +288,6 @@ func reason(err error) string {
 	return err.Error()
 }
 
-var importFormats = []string{core.FormatArgon2id, core.FormatBcrypt, core.FormatMD5, core.FormatSHA1, core.FormatSHA256SaltPW, core.FormatSHA256PWSalt, core.FormatPlain}
-
 // parseImportLine turns a line into an import request. hashPlain: plain
 // passwords go to the core to be hashed with argon2id; otherwise they are
 // stored as $legacy$plain$.
@@ -324,61 +327,45 @@ func parseImportLine(line []byte, hashPlain bool) (core.ImportRequest, error) {
 				return req, nil
 			}
 			format = f
-			l.Password = strings.TrimPrefix(l.Hash, "$legacy$plain$")
+			l.Password = strings.TrimPrefix(l.Hash, core.LegacyPlain(""))
 			l.Hash = ""
 		default:
 			return req, fmt.Errorf("exactly one of hash and password is required")
 		}
 	}
-	salted := format == core.FormatSHA256SaltPW || format == core.FormatSHA256PWSalt
-	if !salted && (l.Salt != nil || l.SaltHex != nil) {
-		return req, fmt.Errorf("salt is only for %s and %s", core.FormatSHA256SaltPW, core.FormatSHA256PWSalt)
-	}
 	if format == core.FormatPlain {
+		if l.Salt != nil || l.SaltHex != nil {
+			return req, fmt.Errorf("salt is only for %s and %s", core.FormatSHA256SaltPW, core.FormatSHA256PWSalt)
+		}
 		if l.Password == "" || l.Hash != "" {
 			return req, fmt.Errorf("hash_format plain needs password and no hash")
 		}
 		if hashPlain {
 			req.Password = l.Password
 		} else {
-			req.PasswordHash = "$legacy$plain$" + l.Password
+			req.PasswordHash = core.LegacyPlain(l.Password)
 		}
 		return req, nil
 	}
 	if l.Password != "" || l.Hash == "" {
 		return req, fmt.Errorf("hash_format %s needs hash and no password", format)
 	}
-	switch format {
-	case core.FormatArgon2id, core.FormatBcrypt:
-		req.PasswordHash = l.Hash // self-describing already
-	case core.FormatMD5, core.FormatSHA1:
-		req.PasswordHash = "$legacy$" + format + "$" + l.Hash
-	case core.FormatSHA256SaltPW, core.FormatSHA256PWSalt:
-		var salt string
-		switch {
-		case l.Salt != nil && l.SaltHex != nil:
-			return req, fmt.Errorf("salt and salt_hex are exclusive")
-		case l.Salt != nil:
-			salt = hex.EncodeToString([]byte(*l.Salt))
-		case l.SaltHex != nil:
-			b, err := hex.DecodeString(*l.SaltHex)
-			if err != nil {
-				return req, fmt.Errorf("salt_hex is not hex")
-			}
-			salt = hex.EncodeToString(b)
-		default:
-			return req, fmt.Errorf(`hash_format %s needs salt or salt_hex ("" for none)`, format)
+	var salt []byte
+	switch {
+	case l.Salt != nil && l.SaltHex != nil:
+		return req, fmt.Errorf("salt and salt_hex are exclusive")
+	case l.Salt != nil:
+		salt = append([]byte{}, *l.Salt...) // not nil: "" is an empty salt
+	case l.SaltHex != nil:
+		b, err := hex.DecodeString(*l.SaltHex)
+		if err != nil {
+			return req, fmt.Errorf("salt_hex is not hex")
 		}
-		req.PasswordHash = "$legacy$" + format + "$" + salt + "$" + l.Hash
-	default:
-		return req, fmt.Errorf("unknown hash_format %q: want one of %s", format, strings.Join(importFormats, ", "))
+		salt = b
 	}
-	if f, err := core.HashFormat(req.PasswordHash); err != nil {
-		return req, err
-	} else if f != format {
-		return req, fmt.Errorf("hash is %s, not %s", f, format)
-	}
-	return req, nil
+	h, err := core.ComposeHash(format, l.Hash, salt)
+	req.PasswordHash = h
+	return req, err
 }
 
 // jsonReason describes a decoding error without quoting the line.

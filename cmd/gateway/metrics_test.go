@@ -293,7 +293,7 @@ func isKindName(s string) bool {
 // histogram, and no label of the scrape carries a phone or an address
 // (the cases put phones in paths, bodies and query strings).
 func TestMetricsOverGoldenCases(t *testing.T) {
-	cases, err := contracts.Load("testdata")
+	cases, err := contracts.Load("../../testdata")
 	if err != nil {
 		t.Fatal(err)
 	}

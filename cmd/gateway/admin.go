@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -81,4 +83,34 @@ func stopAdmin(ctx context.Context, srv *http.Server) {
 	if err := srv.Shutdown(ctx); err != nil {
 		_ = srv.Close()
 	}
+}
+
+// healthHandler serves /healthz (the process answers) and /readyz (every
+// store answers within a second); a load balancer takes an instance out
+// while /readyz fails, and it comes back by itself.
+func healthHandler(checks map[string]func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		res := map[string]string{}
+		status := http.StatusOK
+		for name, check := range checks {
+			if err := check(ctx); err != nil {
+				res[name] = "unavailable"
+				status = http.StatusServiceUnavailable
+			} else {
+				res[name] = "ok"
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(res)
+	})
+	return mux
 }

@@ -66,7 +66,7 @@ func optionFlags(opts map[string]string) []string {
 // TestGolden replays every testdata/<dialect>/<case>.txtar against its own
 // in-process gateway. -update rewrites the responses that differ.
 func TestGolden(t *testing.T) {
-	cases, err := contracts.Load("testdata")
+	cases, err := contracts.Load("../../testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestGolden(t *testing.T) {
 // dialect's contract (contracts/<dialect>.yaml).
 func checkSchemas(t *testing.T, c *contracts.Case, res *contracts.Result) {
 	t.Helper()
-	spec, err := contracts.LoadSpec(filepath.Join("contracts", c.Dialect+".yaml"))
+	spec, err := contracts.LoadSpec(filepath.Join("..", "..", "contracts", c.Dialect+".yaml"))
 	if err != nil {
 		t.Errorf("contract of %s: %v", c.Dialect, err)
 		return
