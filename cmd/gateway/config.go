@@ -44,12 +44,8 @@ type Config struct {
 	LogFormat         string // json or text
 	LogLevel          string
 
-	Caraccessories DialectConfig
-	APIv4          DialectConfig
-	Resultcode     DialectConfig
-	// APIv4VerifyCodePOST also accepts POST on apiv4's /verify_code, which
-	// the document lists as GET only.
-	APIv4VerifyCodePOST bool
+	// Dialects are the settings of each dialect in dialectKinds, by name.
+	Dialects map[string]*DialectConfig
 	// Limits are the rate limits and locks; LimitsOff disables them all.
 	Limits         limits.Config
 	LimitsOff      bool
@@ -62,10 +58,6 @@ type Config struct {
 	// from (empty: User-Agent); ClientVersionLabels bounds that label.
 	ClientVersionHeader string
 	ClientVersionLabels int
-
-	// ResultcodeEchoCode puts the sent code back in resultcode's reply, as
-	// the old server did, for apps known to compare it locally.
-	ResultcodeEchoCode bool
 
 	// Migration from the old servers (see gateway/migrate): each dialect's
 	// mode and old server are in its DialectConfig; these are shared.
@@ -91,6 +83,8 @@ type DialectConfig struct {
 	Modes        map[string]migrate.Mode
 	Upstream     *url.URL
 	SplitPercent int
+	// Switches are the dialect's own settings (dialectKind.switches).
+	Switches map[string]bool
 }
 
 // setting is one row of the configuration table: a flag, its environment
@@ -116,50 +110,44 @@ func settings(c *Config) []setting {
 			return nil
 		}
 	}
-	for _, d := range []struct {
-		name string
-		cfg  *DialectConfig
-	}{{"caraccessories", &c.Caraccessories}, {"apiv4", &c.APIv4}, {"resultcode", &c.Resultcode}} {
-		up := strings.ToUpper(d.name)
+	for _, k := range dialectKinds {
+		d, up := c.Dialects[k.name], strings.ToUpper(k.name)
 		rows = append(rows,
-			setting{d.name + "-deprecated-at", "GATEWAY_" + up + "_DEPRECATED_AT", "", "when " + d.name + " was deprecated (RFC 3339); sends a Deprecation header (RFC 9745) on its replies", date(&d.cfg.DeprecatedAt)},
-			setting{d.name + "-sunset", "GATEWAY_" + up + "_SUNSET", "", "when " + d.name + " will be switched off (RFC 3339); sends a Sunset header (RFC 8594)", date(&d.cfg.Sunset)},
-			setting{d.name + "-deprecation-link", "GATEWAY_" + up + "_DEPRECATION_LINK", "", "URL of the migration notes, sent as Link rel=\"deprecation\" with either header", func(v string) error {
+			setting{k.name + "-deprecated-at", "GATEWAY_" + up + "_DEPRECATED_AT", "", "when " + k.name + " was deprecated (RFC 3339); sends a Deprecation header (RFC 9745) on its replies", date(&d.DeprecatedAt)},
+			setting{k.name + "-sunset", "GATEWAY_" + up + "_SUNSET", "", "when " + k.name + " will be switched off (RFC 3339); sends a Sunset header (RFC 8594)", date(&d.Sunset)},
+			setting{k.name + "-deprecation-link", "GATEWAY_" + up + "_DEPRECATION_LINK", "", "URL of the migration notes, sent as Link rel=\"deprecation\" with either header", func(v string) error {
 				if v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
 					return fmt.Errorf("want an http(s) URL")
 				}
-				d.cfg.DeprecationLink = v
+				d.DeprecationLink = v
 				return nil
 			}},
 		)
 	}
-	for _, d := range []struct {
-		name, example string
-		cfg           *DialectConfig
-	}{{"caraccessories", "login=shadow,registration=proxy", &c.Caraccessories}, {"apiv4", "login=shadow,register=proxy", &c.APIv4}, {"resultcode", "login=shadow,register=proxy", &c.Resultcode}} {
-		up := strings.ToUpper(d.name)
+	for _, k := range dialectKinds {
+		d, up := c.Dialects[k.name], strings.ToUpper(k.name)
 		rows = append(rows,
-			setting{d.name + "-mode", "GATEWAY_" + up + "_MODE", "core", "who answers " + d.name + ": core (the gateway), proxy (its old server, unchanged), shadow (the old server, and the core in the background to compare) or split (a share of phones the core, the rest the old server)", func(v string) error {
+			setting{k.name + "-mode", "GATEWAY_" + up + "_MODE", "core", "who answers " + k.name + ": core (the gateway), proxy (its old server, unchanged), shadow (the old server, and the core in the background to compare) or split (a share of phones the core, the rest the old server)", func(v string) error {
 				m, err := migrate.ParseMode(v)
-				d.cfg.Mode = m
+				d.Mode = m
 				return err
 			}},
-			setting{d.name + "-modes", "GATEWAY_" + up + "_MODES", "", "per-operation modes overriding --" + d.name + "-mode, e.g. " + d.example, func(v string) error {
-				m, err := migrate.ParseModes(d.name, v)
-				d.cfg.Modes = m
+			setting{k.name + "-modes", "GATEWAY_" + up + "_MODES", "", "per-operation modes overriding --" + k.name + "-mode, e.g. " + k.modesExample, func(v string) error {
+				m, err := migrate.ParseModes(k.name, v)
+				d.Modes = m
 				return err
 			}},
-			setting{d.name + "-upstream", "GATEWAY_" + up + "_UPSTREAM", "", "URL of " + d.name + "'s old server (e.g. http://old:8080) for proxy, shadow and split; in core mode, logins of phones the core does not know are tried there and the users migrated", func(v string) error {
+			setting{k.name + "-upstream", "GATEWAY_" + up + "_UPSTREAM", "", "URL of " + k.name + "'s old server (e.g. http://old:8080) for proxy, shadow and split; in core mode, logins of phones the core does not know are tried there and the users migrated", func(v string) error {
 				u, err := migrate.ParseUpstream(v)
-				d.cfg.Upstream = u
+				d.Upstream = u
 				return err
 			}},
-			setting{d.name + "-split-percent", "GATEWAY_" + up + "_SPLIT_PERCENT", "0", "in split mode, the share of phones (0-100, stable per phone) the core serves; the others go to the old server", func(v string) error {
+			setting{k.name + "-split-percent", "GATEWAY_" + up + "_SPLIT_PERCENT", "0", "in split mode, the share of phones (0-100, stable per phone) the core serves; the others go to the old server", func(v string) error {
 				n, err := strconv.Atoi(v)
 				if err == nil && (n < 0 || n > 100) {
 					err = fmt.Errorf("want 0 to 100")
 				}
-				d.cfg.SplitPercent = n
+				d.SplitPercent = n
 				return err
 			}},
 		)
@@ -215,7 +203,7 @@ func baseSettings(c *Config) []setting {
 			return err
 		}
 	}
-	return []setting{
+	rows := []setting{
 		{"listen", "GATEWAY_LISTEN", ":8080", "address the public HTTP server listens on", str(&c.Listen)},
 		{"config", "GATEWAY_CONFIG", "", "YAML configuration file (see config.example.yaml); flags and environment override it", func(string) error { return nil }},
 		{"store", "GATEWAY_STORE", "memdb", "durable store: memdb (embedded, one instance) or postgres (several instances)", func(v string) error {
@@ -282,17 +270,47 @@ func baseSettings(c *Config) []setting {
 		}},
 		{"client-version-header", "GATEWAY_CLIENT_VERSION_HEADER", "", "request header holding the client version for metrics (e.g. X-App-Version); empty: the first product token of User-Agent (Name/1.2.3)", str(&c.ClientVersionHeader)},
 		{"client-version-labels", "GATEWAY_CLIENT_VERSION_LABELS", "20", `distinct client versions per dialect that get their own metrics label; later ones are counted as "other"`, positive(&c.ClientVersionLabels, 1000)},
-		{"caraccessories", "GATEWAY_CARACCESSORIES", "true", "serve the caraccessories dialect", boolean(&c.Caraccessories.Enabled)},
-		{"caraccessories-prefix", "GATEWAY_CARACCESSORIES_PREFIX", "/caraccessories/app", "mount prefix of caraccessories", str(&c.Caraccessories.Prefix)},
-		{"caraccessories-code-length", "GATEWAY_CARACCESSORIES_CODE_LENGTH", "5", "digits of caraccessories' SMS codes (the document's example has 5)", digits(&c.Caraccessories.CodeLength)},
-		{"apiv4", "GATEWAY_APIV4", "true", "serve the apiv4 dialect", boolean(&c.APIv4.Enabled)},
-		{"apiv4-prefix", "GATEWAY_APIV4_PREFIX", "/api/v4.0", "mount prefix of apiv4", str(&c.APIv4.Prefix)},
-		{"apiv4-code-length", "GATEWAY_APIV4_CODE_LENGTH", "6", "digits of apiv4's SMS codes (the document shows none)", digits(&c.APIv4.CodeLength)},
-		{"apiv4-verify-code-post", "GATEWAY_APIV4_VERIFY_CODE_POST", "false", "also accept POST on apiv4's /verify_code (documented as GET only)", boolean(&c.APIv4VerifyCodePOST)},
-		{"resultcode", "GATEWAY_RESULTCODE", "true", "serve the resultcode dialect", boolean(&c.Resultcode.Enabled)},
-		{"resultcode-prefix", "GATEWAY_RESULTCODE_PREFIX", "/", "mount prefix of resultcode", str(&c.Resultcode.Prefix)},
-		{"resultcode-code-length", "GATEWAY_RESULTCODE_CODE_LENGTH", "4", "digits of resultcode's SMS codes (the document says 4)", digits(&c.Resultcode.CodeLength)},
-		{"resultcode-echo-code", "GATEWAY_RESULTCODE_ECHO_CODE", "false", "echo the sent code in resultcode's reply as the old server did (insecure; warned at start-up)", boolean(&c.ResultcodeEchoCode)},
+	}
+	for _, k := range dialectKinds {
+		d := &DialectConfig{Switches: map[string]bool{}}
+		if c.Dialects == nil {
+			c.Dialects = map[string]*DialectConfig{}
+		}
+		c.Dialects[k.name] = d
+		up := strings.ToUpper(k.name)
+		rows = append(rows,
+			setting{k.name, "GATEWAY_" + up, "true", "serve the " + k.name + " dialect", boolean(&d.Enabled)},
+			setting{k.name + "-prefix", "GATEWAY_" + up + "_PREFIX", k.prefix, "mount prefix of " + k.name, prefix(&d.Prefix)},
+			setting{k.name + "-code-length", "GATEWAY_" + up + "_CODE_LENGTH", strconv.Itoa(k.codeLength), "digits of " + possessive(k.name) + " SMS codes (" + k.codeNote + ")", digits(&d.CodeLength)},
+		)
+		for _, sw := range k.switches {
+			rows = append(rows, setting{k.name + "-" + sw.name, "GATEWAY_" + up + "_" + strings.ToUpper(strings.ReplaceAll(sw.name, "-", "_")), "false", sw.help, func(v string) error {
+				var on bool
+				err := boolean(&on)(v)
+				d.Switches[sw.name] = on
+				return err
+			}})
+		}
+	}
+	return rows
+}
+
+// possessive is "name's", or "name'" after an s.
+func possessive(name string) string {
+	if strings.HasSuffix(name, "s") {
+		return name + "'"
+	}
+	return name + "'s"
+}
+
+// prefix takes a mount prefix: a path beginning with "/".
+func prefix(p *string) func(string) error {
+	return func(v string) error {
+		if !strings.HasPrefix(v, "/") {
+			return fmt.Errorf(`want a path beginning with "/", such as /api/v4.0`)
+		}
+		*p = v
+		return nil
 	}
 }
 
@@ -336,7 +354,7 @@ func (c *Config) validate() error {
 	if c.Store == "postgres" && c.PostgresURL == "" {
 		return fmt.Errorf("GATEWAY_STORE=postgres needs GATEWAY_POSTGRES_URL")
 	}
-	for name, d := range c.dialects() {
+	for name, d := range c.Dialects {
 		if d.Upstream != nil {
 			continue
 		}
@@ -351,11 +369,6 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
-}
-
-// dialects returns each dialect's settings by name.
-func (c *Config) dialects() map[string]DialectConfig {
-	return map[string]DialectConfig{"caraccessories": c.Caraccessories, "apiv4": c.APIv4, "resultcode": c.Resultcode}
 }
 
 // dur parses a positive duration.

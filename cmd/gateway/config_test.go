@@ -20,8 +20,8 @@ func TestConfigPrecedence(t *testing.T) {
 	if cfg.CodeTTL != 2*time.Minute {
 		t.Errorf("CodeTTL = %v, want the environment's 2m", cfg.CodeTTL)
 	}
-	if cfg.APIv4.Enabled || !cfg.Resultcode.Enabled {
-		t.Errorf("dialect switches = apiv4 %v resultcode %v, want false true", cfg.APIv4.Enabled, cfg.Resultcode.Enabled)
+	if cfg.Dialects["apiv4"].Enabled || !cfg.Dialects["resultcode"].Enabled {
+		t.Errorf("dialect switches = apiv4 %v resultcode %v, want false true", cfg.Dialects["apiv4"].Enabled, cfg.Dialects["resultcode"].Enabled)
 	}
 	if cfg.DataDir != "./data" || cfg.SessionTTL != 720*time.Hour {
 		t.Errorf("defaults = %q %v", cfg.DataDir, cfg.SessionTTL)

@@ -98,8 +98,8 @@ func TestConfigFilePrecedence(t *testing.T) {
 	if cfg.CodeTTL.String() != "8m0s" {
 		t.Errorf("CodeTTL = %v: the environment must win over the file", cfg.CodeTTL)
 	}
-	if cfg.SessionTTL.String() != "2h0m0s" || cfg.APIv4.Enabled || cfg.Limits.SMSPhone.Quota != 3 {
-		t.Errorf("file values not applied: session %v apiv4 %v sms_phone %v", cfg.SessionTTL, cfg.APIv4.Enabled, cfg.Limits.SMSPhone)
+	if cfg.SessionTTL.String() != "2h0m0s" || cfg.Dialects["apiv4"].Enabled || cfg.Limits.SMSPhone.Quota != 3 {
+		t.Errorf("file values not applied: session %v apiv4 %v sms_phone %v", cfg.SessionTTL, cfg.Dialects["apiv4"].Enabled, cfg.Limits.SMSPhone)
 	}
 	// --config on the command line names the file too.
 	cfg, err = parseConfig([]string{"--config=" + file}, func(string) string { return "" }, io.Discard)

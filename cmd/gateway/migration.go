@@ -17,7 +17,7 @@ import (
 // by the core alone, as by default.
 func newMigrator(cfg *Config, log *slog.Logger, m *metrics.Metrics, svc *core.Service, users migrate.Users, lim *limits.Limits) (*migrate.Migrator, error) {
 	dialects := map[string]migrate.Dialect{}
-	for name, d := range cfg.dialects() {
+	for name, d := range cfg.Dialects {
 		if !d.Enabled || d.Upstream == nil {
 			continue // validate made sure a dialect without an old server is in core mode
 		}

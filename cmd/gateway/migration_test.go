@@ -560,8 +560,8 @@ func TestMigrationSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.APIv4.Mode != migrate.Split || cfg.APIv4.Modes["login"] != migrate.Shadow || cfg.APIv4.Upstream.Host != "old:8080" || cfg.APIv4.SplitPercent != 10 ||
-		cfg.ShadowQueue != 50 || cfg.UpstreamTimeout != 3*time.Second || cfg.Resultcode.Mode != migrate.Proxy || cfg.Caraccessories.Mode != migrate.Core {
+	if cfg.Dialects["apiv4"].Mode != migrate.Split || cfg.Dialects["apiv4"].Modes["login"] != migrate.Shadow || cfg.Dialects["apiv4"].Upstream.Host != "old:8080" || cfg.Dialects["apiv4"].SplitPercent != 10 ||
+		cfg.ShadowQueue != 50 || cfg.UpstreamTimeout != 3*time.Second || cfg.Dialects["resultcode"].Mode != migrate.Proxy || cfg.Dialects["caraccessories"].Mode != migrate.Core {
 		t.Errorf("settings not applied: %+v", cfg)
 	}
 }

@@ -14,9 +14,6 @@ import (
 
 	"legacyauth/core"
 	"legacyauth/core/limits"
-	"legacyauth/dialects/apiv4"
-	"legacyauth/dialects/caraccessories"
-	"legacyauth/dialects/resultcode"
 	"legacyauth/gateway"
 	"legacyauth/gateway/metrics"
 	"legacyauth/gateway/migrate"
@@ -119,17 +116,10 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 		return nil, err
 	}
 	var mounts []gateway.Mount
-	if cfg.Caraccessories.Enabled {
-		mounts = append(mounts, gateway.Mount{Dialect: caraccessories.New(svc, caraccessories.Options{CodeLength: cfg.Caraccessories.CodeLength}), Prefix: cfg.Caraccessories.Prefix, Headers: deprecationHeaders(cfg.Caraccessories)})
-	}
-	if cfg.APIv4.Enabled {
-		mounts = append(mounts, gateway.Mount{Dialect: apiv4.New(svc, apiv4.Options{CodeLength: cfg.APIv4.CodeLength, VerifyCodePOST: cfg.APIv4VerifyCodePOST}), Prefix: cfg.APIv4.Prefix, Headers: deprecationHeaders(cfg.APIv4)})
-	}
-	if cfg.Resultcode.Enabled {
-		if cfg.ResultcodeEchoCode {
-			log.Warn("GATEWAY_RESULTCODE_ECHO_CODE is on: resultcode replies carry the SMS code, so anyone can register any phone with the apps that compare it locally")
+	for _, k := range dialectKinds {
+		if d := cfg.Dialects[k.name]; d.Enabled {
+			mounts = append(mounts, gateway.Mount{Dialect: k.mount(svc, d, log), Prefix: d.Prefix, Headers: deprecationHeaders(d)})
 		}
-		mounts = append(mounts, gateway.Mount{Dialect: resultcode.New(svc, resultcode.Options{CodeLength: cfg.Resultcode.CodeLength, EchoCode: cfg.ResultcodeEchoCode}), Prefix: cfg.Resultcode.Prefix, Headers: deprecationHeaders(cfg.Resultcode)})
 	}
 	mig, err := newMigrator(cfg, log, m, svc, st.durable, lim)
 	if err != nil {
@@ -181,7 +171,7 @@ func admitOf(l *limits.Limits) func(context.Context) error {
 // deprecationHeaders are the signals an operator turns on for a dialect
 // that is being retired: Deprecation (RFC 9745, "@" and Unix seconds),
 // Sunset (RFC 8594, an HTTP-date) and a Link to the migration notes.
-func deprecationHeaders(d DialectConfig) http.Header {
+func deprecationHeaders(d *DialectConfig) http.Header {
 	h := http.Header{}
 	if !d.DeprecatedAt.IsZero() {
 		h.Set("Deprecation", "@"+strconv.FormatInt(d.DeprecatedAt.Unix(), 10))

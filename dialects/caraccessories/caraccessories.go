@@ -22,6 +22,10 @@ const Name = "caraccessories"
 // DefaultPrefix is where the old server's context path put the API.
 const DefaultPrefix = "/caraccessories/app"
 
+// DefaultCodeLength is the code length when Options.CodeLength is 0: the
+// document's example code has 5 digits.
+const DefaultCodeLength = 5
+
 // The operations, named after their endpoints.
 const (
 	opSend     = "get_verification_code"
@@ -60,7 +64,7 @@ type Dialect struct {
 // New builds the dialect over a core service.
 func New(svc *core.Service, opts Options) *Dialect {
 	if opts.CodeLength == 0 {
-		opts.CodeLength = 5
+		opts.CodeLength = DefaultCodeLength
 	}
 	if opts.CookieName == "" {
 		opts.CookieName = "JSESSIONID"
