@@ -54,14 +54,14 @@ func TestHelpListsEverySetting(t *testing.T) {
 	}
 }
 
-// The README's configuration table is generated from the settings; this
-// keeps it from going stale.
+// The settings table of docs/configuration.md is generated from the
+// settings; this keeps it from going stale.
 func TestREADMEConfigTable(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	doc, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(readme), markdownTable()) {
-		t.Errorf("README.md's configuration table is stale; replace it with:\n%s", markdownTable())
+	if !strings.Contains(string(doc), markdownTable()) {
+		t.Errorf("docs/configuration.md's settings table is stale; replace it with:\n%s", markdownTable())
 	}
 }
