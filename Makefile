@@ -8,9 +8,14 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 run:
 	$(GO) run ./cmd/gateway
 
-## test: every test, with the race detector
+## test: every test, with the race detector. gotestsum (pinned, fetched by
+## go run) prints the usual per-package lines and then every skipped test
+## with its reason, e.g. the PostgreSQL and Redis tests without
+## GATEWAY_TEST_POSTGRES_URL / GATEWAY_TEST_REDIS_URL: plain `go test ./...`
+## hides skip reasons unless -v.
+GOTESTSUM ?= $(GO) run gotest.tools/gotestsum@v1.13.0
 test:
-	$(GO) test -race -count=1 ./...
+	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 ./...
 
 ## bench: benchmarks with ns/op, allocs/op and custom metrics
 bench:

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -58,19 +60,24 @@ func newAdminServer(cfg *Config, h http.Handler, log *slog.Logger) *http.Server 
 	return srv
 }
 
-// startAdmin serves the admin listener in the background; its failure
-// (such as an address in use) is sent on errc.
-func startAdmin(srv *http.Server, errc chan<- error, log *slog.Logger) {
+// startAdmin binds the admin listener and serves it in the background;
+// a failure to bind is returned, a later one sent on errc.
+func startAdmin(srv *http.Server, errc chan<- error, log *slog.Logger) error {
 	if srv == nil {
 		log.Info("admin listener off: no /metrics, /healthz, /readyz or pprof")
-		return
+		return nil
+	}
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return fmt.Errorf("admin listener on %s (GATEWAY_ADMIN_LISTEN): %w", srv.Addr, err)
 	}
 	go func() {
-		if err := srv.ListenAndServe(); err != nil {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("admin listener: %w", err)
 		}
 	}()
-	log.Info("admin listening", "addr", srv.Addr)
+	log.Info("admin listening", "addr", ln.Addr().String())
+	return nil
 }
 
 // stopAdmin shuts the admin listener down once the public one has drained

@@ -406,9 +406,10 @@ func lookup(getenv func(string) string, name string) (string, bool) {
 }
 
 func usage(w io.Writer, rows []setting) {
-	fmt.Fprintln(w, "Usage: gateway [flags]            serve")
-	fmt.Fprintln(w, "       gateway contract verify --target URL [dir]")
-	fmt.Fprintln(w, "\nEvery flag has an environment equivalent; flags win over the environment.")
+	fmt.Fprintln(w, "Usage: gateway [serve] [flags]")
+	fmt.Fprintln(w, "\nEvery flag has an environment equivalent and a configuration-file key;")
+	fmt.Fprintln(w, "flags win over the environment, the environment over the file. `gateway help`")
+	fmt.Fprintln(w, "lists the other commands.")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nflag\tenvironment\tdefault\tmeaning")
 	for _, s := range rows {

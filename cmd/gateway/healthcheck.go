@@ -3,16 +3,40 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"time"
 )
 
 // healthcheck asks a running gateway's /healthz (the container image has
 // no curl): `gateway healthcheck [URL]`, exit status 0 when it answers 200.
-func healthcheck(ctx context.Context, args []string) error {
-	url := "http://127.0.0.1:9090/healthz" // the admin listener's default
-	if len(args) > 0 {
+// Without a URL it asks the admin listener the configuration names
+// (GATEWAY_ADMIN_LISTEN, or a configuration file's), on loopback when it
+// listens on every interface.
+func healthcheck(ctx context.Context, args []string, getenv func(string) string) error {
+	if len(args) > 1 {
+		return fmt.Errorf("usage: gateway healthcheck [URL]")
+	}
+	var url string
+	if len(args) == 1 {
 		url = args[0]
+	} else {
+		cfg, err := parseConfig(nil, getenv, io.Discard)
+		if err != nil {
+			return err
+		}
+		if cfg.AdminListen == "" {
+			return fmt.Errorf("the admin listener is off (GATEWAY_ADMIN_LISTEN): give the URL of /healthz")
+		}
+		host, port, err := net.SplitHostPort(cfg.AdminListen)
+		if err != nil {
+			return fmt.Errorf("GATEWAY_ADMIN_LISTEN=%q: %w", cfg.AdminListen, err)
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		url = "http://" + net.JoinHostPort(host, port) + "/healthz"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

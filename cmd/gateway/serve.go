@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"legacyauth/core"
@@ -231,10 +233,21 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, lw *logwriter.Wri
 		return err
 	}
 	srv, admin := newHTTPServer(cfg, a.Handler, log), newAdminServer(cfg, a.Admin, log)
+	// Bind both listeners before saying so: a taken port is an error at
+	// start, not a line saying "listening" followed by one.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		a.Close()
+		return fmt.Errorf("listen on %s (GATEWAY_LISTEN): %w", cfg.Listen, err)
+	}
 	errc := make(chan error, 2)
-	go func() { errc <- srv.ListenAndServe() }()
-	startAdmin(admin, errc, log)
-	log.Info("gateway listening", "addr", cfg.Listen, "data_dir", cfg.DataDir)
+	if err := startAdmin(admin, errc, log); err != nil {
+		ln.Close()
+		a.Close()
+		return err
+	}
+	go func() { errc <- srv.Serve(ln) }()
+	log.LogAttrs(context.Background(), slog.LevelInfo, "gateway listening", startupAttrs(cfg, a, ln.Addr().String())...)
 	select {
 	case err := <-errc:
 		srv.Close()
@@ -253,4 +266,31 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, lw *logwriter.Wri
 	}
 	log.Info("stopped")
 	return err
+}
+
+// startupAttrs describe what serves: version, address, store, mounts with
+// their modes, and whether limits are on.
+func startupAttrs(cfg *Config, a *app, addr string) []slog.Attr {
+	attrs := []slog.Attr{slog.String("version", version), slog.String("addr", addr), slog.String("store", cfg.Store)}
+	if cfg.Store == "memdb" {
+		attrs = append(attrs, slog.String("data_dir", cfg.DataDir))
+	} else {
+		attrs = append(attrs, slog.String("postgres_schema", cfg.PostgresSchema))
+	}
+	if cfg.RedisURL != "" {
+		attrs = append(attrs, slog.String("redis_prefix", cfg.RedisPrefix))
+	}
+	var mounts []string
+	for _, k := range dialectKinds {
+		if d := cfg.Dialects[k.name]; d.Enabled {
+			mode := string(d.Mode)
+			if mode == "" {
+				mode = "core"
+			}
+			mounts = append(mounts, k.name+"="+d.Prefix+" ("+mode+")")
+		}
+	}
+	mounts = append(mounts, "v1=/v1 (core)")
+	attrs = append(attrs, slog.String("mounts", strings.Join(mounts, ", ")), slog.Bool("limits", a.Limits != nil))
+	return attrs
 }

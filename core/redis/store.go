@@ -47,6 +47,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -121,6 +122,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, &core.Error{Op: op, Kind: core.Invalid, Msg: "bad redis URL", Err: redactURLError(err)}
 	}
+	// go-redis logs through a package-wide logger that writes plain text
+	// to standard error; it then breaks a JSON log. The last store opened
+	// names the logger, which in a gateway is the one logger there is.
+	goredis.SetLogger(clientLogger{opts.Logger})
 	ro.DialTimeout = opts.OpTimeout
 	ro.ReadTimeout = opts.OpTimeout
 	ro.WriteTimeout = opts.OpTimeout
@@ -234,4 +239,12 @@ func unavailable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// clientLogger hands go-redis's own messages (reconnects, pool trouble) to
+// slog as warnings.
+type clientLogger struct{ log *slog.Logger }
+
+func (l clientLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.LogAttrs(ctx, slog.LevelWarn, "redis client", slog.String("msg", fmt.Sprintf(format, v...)))
 }
