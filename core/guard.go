@@ -105,8 +105,9 @@ func WithClientIP(ctx context.Context, ip string) context.Context {
 // Client is a request-scoped value that knows the client's address, as
 // the gateway determined it from trusted proxies: the address as text
 // (what ClientIP returns) and parsed (invalid when it is not an address).
-// The gateway stores its per-request record, which implements Client,
-// with WithClient: one context value per request serves both.
+// The gateway's per-request record implements Client, and its request
+// context answers this package's key with it (IsClientKey): one context
+// value per request serves both.
 type Client interface {
 	ClientAddress() (ip string, addr netip.Addr)
 	// ClientDialect names the contract the request speaks ("apiv4",
@@ -117,6 +118,15 @@ type Client interface {
 // WithClient records c as the request's client (see Client).
 func WithClient(ctx context.Context, c Client) context.Context {
 	return context.WithValue(ctx, clientIPKey{}, c)
+}
+
+// IsClientKey reports whether key is the one WithClient records under, for
+// a context type that holds its Client itself (the gateway's request
+// context answers it with its per-request record, without a second
+// context value).
+func IsClientKey(key any) bool {
+	_, ok := key.(clientIPKey)
+	return ok
 }
 
 // ClientFrom returns the value recorded by WithClient, nil if none.

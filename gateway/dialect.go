@@ -34,6 +34,15 @@ type Route struct {
 	Methods []string // accepted methods
 	// MaxBody is the largest request body accepted; 0 means DefaultMaxBody.
 	MaxBody int64
+	// Sources are where the route's parameters come from: RequestParams
+	// reads them from there.
+	Sources Sources
+	// Ops and Resolve are for a route that serves several operations
+	// (resultcode's /register): Ops lists them, and Resolve names a
+	// request's among them from its parameters, once RequestParams has
+	// read them without error. Nil for a route of one operation, Op.
+	Ops     []string
+	Resolve func(r *http.Request, p Params) string
 	Handler http.HandlerFunc
 }
 

@@ -170,6 +170,7 @@ func (g *Gateway) wrapRoute(m Mount, rt Route) http.Handler {
 		rt.MaxBody = DefaultMaxBody
 	}
 	limit := rt.MaxBody
+	route := &rt // Info's, for RequestParams: one per route, not per request
 	var serve http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > limit {
 			InfoFrom(r.Context()).Outcome = "body_too_large"
@@ -187,7 +188,7 @@ func (g *Gateway) wrapRoute(m Mount, rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addHeaders(w, m.Headers)
 		i := InfoFrom(r.Context())
-		i.Dialect, i.Op = d.Name(), rt.Op
+		i.Dialect, i.Op, i.route = d.Name(), rt.Op, route
 		if err := g.admitted(r); err != nil {
 			i.Outcome = core.KindOf(err).String()
 			d.Reject(w, r, http.StatusOK, err) // a business outcome for the old apps: 200 and their own code
@@ -225,7 +226,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info.ClientIP = info.clientAddr.String()
 	st.idHeader[0] = info.RequestID
 	w.Header()["X-Request-Id"] = st.idHeader[:] // canonical key; the value slice is part of st
-	r = withInfo(r, info)                       // the one context value: Info, also the core's client
+	st.ctx = requestContext{Context: r.Context(), info: info}
+	r = r.WithContext(&st.ctx) // the one context value: Info, also the core's client
 	g.route(st, r)
 	end := time.Now()
 	elapsed := end.Sub(start)
@@ -438,6 +440,7 @@ type requestState struct {
 	info     Info
 	rec      statusRecorder
 	idHeader [1]string      // X-Request-Id's value
+	ctx      requestContext // the request's context, carrying info
 	match    mux.RouteMatch // filled by each mount's router in turn
 }
 

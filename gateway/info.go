@@ -31,28 +31,66 @@ type Info struct {
 	// extracted as its map.
 	varName, varValue string
 	vars              map[string]string
+
+	// route is the dialect route matched, for its Sources and Resolve;
+	// nil for /v1 and unmatched requests.
+	route *Route
+	// The parameters as RequestParams read them, once: what it returned
+	// and the body it read (for a dialect that looks at field names when
+	// the parameters cannot be read).
+	params     Params
+	paramsErr  error
+	body       []byte
+	paramsRead bool
 }
 
 // ClientAddress implements core.Client: the request's one context value
-// (withInfo) also tells the core the client's address.
+// (requestContext) also tells the core the client's address.
 func (i *Info) ClientAddress() (string, netip.Addr) { return i.ClientIP, i.clientAddr }
 
 // ClientDialect implements core.Client.
 func (i *Info) ClientDialect() string { return i.Dialect }
 
+// infoKey is the context key of the request's Info.
+type infoKey struct{}
+
 // InfoFrom returns the request's Info; a zero Info when the request did not
 // come through the gateway (tests calling a handler directly).
 func InfoFrom(ctx context.Context) *Info {
-	if i, ok := core.ClientFrom(ctx).(*Info); ok {
+	if i, ok := ctx.Value(infoKey{}).(*Info); ok {
 		return i
 	}
 	return &Info{}
 }
 
-// withInfo stores i as the request's context value, under core's client
-// key (core.WithClient): core.ClientIP reads the address from it.
-func withInfo(r *http.Request, i *Info) *http.Request {
-	return r.WithContext(core.WithClient(r.Context(), i))
+// infoOf is InfoFrom without the zero Info: nil when there is none.
+func infoOf(r *http.Request) *Info {
+	i, _ := r.Context().Value(infoKey{}).(*Info)
+	return i
+}
+
+// requestContext is a request's context: its parent's values plus its
+// Info, under the gateway's key (InfoFrom) and under core's client key
+// (core.Client: the address and dialect the core needs). One value under
+// two keys, so one context per request; and the gateway keeps it in
+// requestState, so it costs no allocation of its own.
+type requestContext struct {
+	context.Context
+	info *Info
+}
+
+func (c *requestContext) Value(key any) any {
+	if _, ok := key.(infoKey); ok || core.IsClientKey(key) {
+		return c.info
+	}
+	return c.Context.Value(key)
+}
+
+// WithInfo returns a copy of ctx carrying i as its request's Info (and
+// core.Client), for a request served outside ServeHTTP: the migration
+// layer's shadow replays carry a copy of the original request's Info.
+func WithInfo(ctx context.Context, i *Info) context.Context {
+	return &requestContext{Context: ctx, info: i}
 }
 
 // Var returns the path variable name of the request's route (the apiv4
@@ -62,7 +100,7 @@ func withInfo(r *http.Request, i *Info) *http.Request {
 // variables in Info rather than through mux.SetURLVars, which copies the
 // request and adds a context value.
 func Var(r *http.Request, name string) string {
-	if i, ok := core.ClientFrom(r.Context()).(*Info); ok {
+	if i := infoOf(r); i != nil {
 		switch {
 		case i.varName == name:
 			return i.varValue
@@ -76,7 +114,7 @@ func Var(r *http.Request, name string) string {
 // Vars returns all the request's path variables (see Var), as a new map
 // when the gateway kept them as a pair.
 func Vars(r *http.Request) map[string]string {
-	if i, ok := core.ClientFrom(r.Context()).(*Info); ok {
+	if i := infoOf(r); i != nil {
 		switch {
 		case i.vars != nil:
 			return i.vars
@@ -102,6 +140,10 @@ func SetPhoneIfMobile(r *http.Request, raw string) {
 		SetPhone(r, raw)
 	}
 }
+
+// SetOutcomeCode records a request's outcome by name, for a reply that is
+// not a core error's (a /v1 problem code such as method_not_allowed).
+func SetOutcomeCode(r *http.Request, code string) { InfoFrom(r.Context()).Outcome = code }
 
 // SetOutcome records a request's outcome from the core's error: "ok" for
 // nil, the kind's name otherwise.

@@ -140,45 +140,84 @@ func badInput(status int, msg string) *BadInput {
 // same value twice is one value. Values must be valid UTF-8 without control
 // characters. Errors are *BadInput.
 func ReadParams(r *http.Request, src Sources) (Params, error) {
+	p, _, err := readParams(r, src)
+	return p, err
+}
+
+// RequestParams returns the parameters of a request to a dialect route,
+// read from the route's Sources the first time it is called and kept in
+// the request's Info: the migration layer (to choose a backend) and the
+// handler (to serve) share one reading of the body. On the first reading
+// without error, a route that serves several operations has the
+// request's named (Route.Resolve, into Info.Op). Errors are ReadParams's.
+// A request that did not come through a gateway route has no Sources:
+// only an empty body can be read.
+func RequestParams(r *http.Request) (Params, error) {
+	i := infoOf(r)
+	if i == nil || i.route == nil {
+		p, _, err := readParams(r, 0)
+		return p, err
+	}
+	if !i.paramsRead {
+		i.params, i.body, i.paramsErr = readParams(r, i.route.Sources)
+		i.paramsRead = true
+		if i.paramsErr == nil && i.route.Resolve != nil {
+			i.Op = i.route.Resolve(r, i.params)
+		}
+	}
+	return i.params, i.paramsErr
+}
+
+// RequestBody returns the body RequestParams read (as far as it read it,
+// when reading failed); nil before it ran or when it read none.
+func RequestBody(r *http.Request) []byte {
+	if i := infoOf(r); i != nil {
+		return i.body
+	}
+	return nil
+}
+
+// readParams is ReadParams, also returning the body it read.
+func readParams(r *http.Request, src Sources) (Params, []byte, error) {
 	var p Params
 	if src&Query != 0 {
 		if err := p.addQuery(r.URL.RawQuery, "请求参数格式错误"); err != nil {
-			return p, err
+			return p, nil, err
 		}
 	}
 	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return p, nil
+		return p, nil, nil
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return p, badInput(http.StatusRequestEntityTooLarge, "请求内容过大")
+			return p, body, badInput(http.StatusRequestEntityTooLarge, "请求内容过大")
 		}
-		return p, badInput(http.StatusBadRequest, "请求内容读取失败")
+		return p, body, badInput(http.StatusBadRequest, "请求内容读取失败")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return p, nil
+		return p, body, nil
 	}
 	ct, ctParams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case ct == "application/x-www-form-urlencoded" && src&Form != 0:
-		return p, p.addQuery(string(body), "表单格式错误")
+		return p, body, p.addQuery(string(body), "表单格式错误")
 	case ct == "multipart/form-data" && src&Multipart != 0:
-		return p, p.addMultipart(body, ctParams["boundary"])
+		return p, body, p.addMultipart(body, ctParams["boundary"])
 	case src&JSON != 0 && (isJSONType(ct) || src&AnyTypeJSON != 0 && ct != "application/x-www-form-urlencoded" && ct != "multipart/form-data"):
 		obj, err := decodeJSONObject(body)
 		if err != nil {
-			return p, err
+			return p, body, err
 		}
 		for _, kv := range obj.values {
 			if err := p.add(kv.name, kv.value); err != nil {
-				return p, err
+				return p, body, err
 			}
 		}
-		return p, nil
+		return p, body, nil
 	}
-	return p, badInput(http.StatusUnsupportedMediaType, "不支持的请求内容类型")
+	return p, body, badInput(http.StatusUnsupportedMediaType, "不支持的请求内容类型")
 }
 
 func isJSONType(ct string) bool {
