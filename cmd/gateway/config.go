@@ -133,7 +133,7 @@ func settings(c *Config) []setting {
 				return err
 			}},
 			setting{k.name + "-modes", "GATEWAY_" + up + "_MODES", "", "per-operation modes overriding --" + k.name + "-mode, e.g. " + k.modesExample, func(v string) error {
-				m, err := migrate.ParseModes(k.name, v)
+				m, err := migrate.ParseModes(wireOf(k), v)
 				d.Modes = m
 				return err
 			}},

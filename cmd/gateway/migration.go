@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -13,21 +14,22 @@ import (
 )
 
 // newMigrator builds the migration layer (gateway/migrate) from each
-// enabled dialect's mode and old server; nil when every dialect is served
-// by the core alone, as by default.
-func newMigrator(cfg *Config, log *slog.Logger, m *metrics.Metrics, svc *core.Service, users migrate.Users, lim *limits.Limits) (*migrate.Migrator, error) {
+// enabled dialect's mode and old server, over the mounted dialects' wire
+// knowledge (migrate.Wire); nil when every dialect is served by the core
+// alone, as by default.
+func newMigrator(cfg *Config, log *slog.Logger, m *metrics.Metrics, svc *core.Service, users migrate.Users, lim *limits.Limits, mounts []gateway.Mount) (*migrate.Migrator, error) {
 	dialects := map[string]migrate.Dialect{}
-	for name, d := range cfg.Dialects {
-		if !d.Enabled || d.Upstream == nil {
+	for _, mount := range mounts {
+		name := mount.Dialect.Name()
+		d := cfg.Dialects[name]
+		if d == nil || d.Upstream == nil {
 			continue // validate made sure a dialect without an old server is in core mode
 		}
-		md := migrate.Dialect{Mode: d.Mode, Modes: d.Modes, Upstream: d.Upstream, SplitPercent: d.SplitPercent}
-		dialects[name] = md
-		if name == "apiv4" && md.ModeOf("forget_password") != migrate.Core {
-			// The old server let anyone reset anyone's password: only the
-			// core enforces verify_code first.
-			log.Warn("apiv4 forget_password is not served by the core: the old server resets any phone's password without a verified code; keep it in core mode (GATEWAY_APIV4_MODES=forget_password=core) unless the old server was fixed")
+		w, ok := mount.Dialect.(migrate.Wire)
+		if !ok {
+			return nil, fmt.Errorf("%s cannot be migrated from an old server: it does not describe its wire format (migrate.Wire)", name)
 		}
+		dialects[name] = migrate.Dialect{Wire: w, Mode: d.Mode, Modes: d.Modes, Upstream: d.Upstream, SplitPercent: d.SplitPercent}
 	}
 	if len(dialects) == 0 {
 		return nil, nil
@@ -63,4 +65,13 @@ func wrapOf(mig *migrate.Migrator) func(gateway.Dialect, gateway.Route, http.Han
 		return nil
 	}
 	return mig.Wrap
+}
+
+// wireOf is a dialect's wire knowledge for reading its settings (the
+// operation names of per-operation modes), before there is a core: the
+// dialect built without one, as Wire reads only its own tables. Nil when
+// the dialect cannot be migrated.
+func wireOf(k dialectKind) migrate.Wire {
+	w, _ := k.mount(nil, &DialectConfig{}, slog.New(slog.DiscardHandler)).(migrate.Wire)
+	return w
 }

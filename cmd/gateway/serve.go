@@ -123,7 +123,7 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 			mounts = append(mounts, gateway.Mount{Dialect: k.mount(svc, d, log), Prefix: d.Prefix, Headers: deprecationHeaders(d)})
 		}
 	}
-	mig, err := newMigrator(cfg, log, m, svc, st.durable, lim)
+	mig, err := newMigrator(cfg, log, m, svc, st.durable, lim, mounts)
 	if err != nil {
 		st.Close()
 		return nil, err

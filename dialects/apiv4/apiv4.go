@@ -86,12 +86,12 @@ func (d *Dialect) Routes() []gateway.Route {
 	// method matcher accepts the method, and the gateway registers the
 	// method matcher before the path.
 	return []gateway.Route{
-		{Op: opSendSMS, Path: "/sendsms/{mobile}", Methods: getPost, Handler: d.sendSMS},
-		{Op: opRegister, Path: "/register", Methods: getPost, Handler: d.register},
-		{Op: opLogin, Path: "/login", Methods: getPost, Handler: d.login},
-		{Op: opForgetPassword, Path: "/forget_password", Methods: getPost, Handler: d.forgetPassword},
-		{Op: opVerifyCode, Path: "/verify_code", Methods: verifyMethods, Handler: d.verifyCode},
-		{Op: opIsRegister, Path: "/isregister/{phone}", Methods: get, Handler: d.isRegister},
+		{Op: opSendSMS, Path: "/sendsms/{mobile}", Methods: getPost, Sources: sources, Handler: d.sendSMS},
+		{Op: opRegister, Path: "/register", Methods: getPost, Sources: sources, Handler: d.register},
+		{Op: opLogin, Path: "/login", Methods: getPost, Sources: sources, Handler: d.login},
+		{Op: opForgetPassword, Path: "/forget_password", Methods: getPost, Sources: sources, Handler: d.forgetPassword},
+		{Op: opVerifyCode, Path: "/verify_code", Methods: verifyMethods, Sources: sources, Handler: d.verifyCode},
+		{Op: opIsRegister, Path: "/isregister/{phone}", Methods: get, Sources: sources, Handler: d.isRegister},
 	}
 }
 

@@ -47,7 +47,7 @@ type (
 
 // params reads the request's parameters. On failure it has answered.
 func params(w http.ResponseWriter, r *http.Request, op string) (gateway.Params, bool) {
-	p, err := gateway.ReadParams(r, sources)
+	p, err := gateway.RequestParams(r)
 	if err != nil {
 		fail(w, r, op, err)
 		return p, false

@@ -36,7 +36,7 @@ const (
 
 // sources: a JSON body, whatever its Content-Type says (an app built from
 // the document may send text/plain); trailing commas, which the
-// document's own examples carry, are tolerated by gateway.ReadParams.
+// document's own examples carry, are tolerated by the gateway's reader.
 const sources = gateway.JSON | gateway.AnyTypeJSON
 
 // Options are the dialect's compatibility switches.
@@ -79,10 +79,10 @@ func (d *Dialect) Name() string { return Name }
 func (d *Dialect) Routes() []gateway.Route {
 	post := []string{http.MethodPost}
 	return []gateway.Route{
-		{Op: opSend, Path: "/" + opSend, Methods: post, Handler: d.sendCode},
-		{Op: opRegister, Path: "/" + opRegister, Methods: post, Handler: d.register},
-		{Op: opLogin, Path: "/" + opLogin, Methods: post, Handler: d.login},
-		{Op: opReset, Path: "/" + opReset, Methods: post, Handler: d.resetPassword},
+		{Op: opSend, Path: "/" + opSend, Methods: post, Sources: sources, Handler: d.sendCode},
+		{Op: opRegister, Path: "/" + opRegister, Methods: post, Sources: sources, Handler: d.register},
+		{Op: opLogin, Path: "/" + opLogin, Methods: post, Sources: sources, Handler: d.login},
+		{Op: opReset, Path: "/" + opReset, Methods: post, Sources: sources, Handler: d.resetPassword},
 	}
 }
 
@@ -198,7 +198,7 @@ func (d *Dialect) resetPassword(w http.ResponseWriter, r *http.Request) {
 // transport-level failure) and returns false.
 func decode[T any](w http.ResponseWriter, r *http.Request, build func(gateway.Params) T) (T, bool) {
 	var req T
-	p, err := gateway.ReadParams(r, sources)
+	p, err := gateway.RequestParams(r)
 	if err == nil {
 		gateway.SetPhoneIfMobile(r, p.Get("mobile"))
 		req = build(p)

@@ -160,7 +160,7 @@ func (d *Dialect) register(w http.ResponseWriter, r *http.Request, p gateway.Par
 // a random name (the client's file name is never used) and answers the
 // URL path the gateway serves it at.
 func (d *Dialect) handleUpload(w http.ResponseWriter, r *http.Request) {
-	p, err := gateway.ReadParams(r, sources)
+	p, err := gateway.RequestParams(r)
 	if err != nil {
 		d.badInput(w, r, opUpload, err)
 		return
@@ -180,7 +180,7 @@ func (d *Dialect) handleUpload(w http.ResponseWriter, r *http.Request) {
 
 // handleLogin: POST /log with userId and password; message is the token.
 func (d *Dialect) handleLogin(w http.ResponseWriter, r *http.Request) {
-	p, err := gateway.ReadParams(r, sources)
+	p, err := gateway.RequestParams(r)
 	if err != nil {
 		d.badInput(w, r, opLogin, err)
 		return
@@ -208,7 +208,7 @@ func (d *Dialect) failed(w http.ResponseWriter, r *http.Request, op string, err 
 	return err != nil
 }
 
-// badInput answers an error of gateway.ReadParams or gateway.Validate:
+// badInput answers an error of gateway.RequestParams or gateway.Validate:
 // their messages are Chinese and safe to show, so they become the detail.
 func (d *Dialect) badInput(w http.ResponseWriter, r *http.Request, op string, err error) {
 	gateway.SetOutcome(r, err)

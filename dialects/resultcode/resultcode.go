@@ -103,13 +103,16 @@ func (d *Dialect) Options() Options { return d.opts }
 func (d *Dialect) Name() string { return Name }
 
 // Routes lists the three paths. /register is one route for three
-// operations; its handler dispatches (see registerOp) and names the real
-// operation with gateway.SetOp.
+// operations: the gateway names a request's (registerOp) once it has read
+// its parameters, and the handler answers a request it could not read
+// with the step it looks like (readRegister).
 func (d *Dialect) Routes() []gateway.Route {
 	return []gateway.Route{
-		{Op: opRegisterRoute, Path: "/register", Methods: []string{http.MethodGet, http.MethodPost}, Handler: d.handleRegister},
-		{Op: opUpload, Path: "/upload", Methods: []string{http.MethodPost}, MaxBody: core.MaxAvatarBytes + 64<<10, Handler: d.handleUpload},
-		{Op: opLogin, Path: "/log", Methods: []string{http.MethodPost}, Handler: d.handleLogin},
+		{Op: opRegisterRoute, Path: "/register", Methods: []string{http.MethodGet, http.MethodPost}, Sources: sources,
+			Ops: []string{opSend, opVerify, opRegister}, Resolve: func(r *http.Request, p gateway.Params) string { return registerOp(r.Method, p) },
+			Handler: d.handleRegister},
+		{Op: opUpload, Path: "/upload", Methods: []string{http.MethodPost}, MaxBody: core.MaxAvatarBytes + 64<<10, Sources: sources, Handler: d.handleUpload},
+		{Op: opLogin, Path: "/log", Methods: []string{http.MethodPost}, Sources: sources, Handler: d.handleLogin},
 	}
 }
 
@@ -152,29 +155,40 @@ func rejectOp(w http.ResponseWriter, r *http.Request, status int) string {
 	if status == http.StatusRequestEntityTooLarge || r.Body == nil {
 		return registerOp(r.Method, gateway.Params{}) // the body is the problem: leave it unread
 	}
+	// No handler has read the body (the request was refused before one
+	// ran): it is read here, best effort, as the reply is an error anyway.
 	r.Body = http.MaxBytesReader(w, r.Body, gateway.DefaultMaxBody)
-	_, op, _ := readRegister(r) // best effort: the reply is an error anyway
-	return op
+	var seen bytes.Buffer
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(r.Body, &seen), r.Body}
+	p, err := gateway.ReadParams(r, sources)
+	return failedRegisterOp(r, p, err, seen.Bytes())
 }
 
-// readRegister reads the parameters of a /register request and names its
-// operation. When the parameters cannot be read, a body that names a
-// register field still counts as step 2, so that the reply is the one the
-// app expects at that step.
+// readRegister reads the parameters of a /register request (as the
+// gateway read them, once) and names its operation: as the gateway named
+// it (Route.Resolve) or, when the parameters could not be read,
+// failedRegisterOp.
 func readRegister(r *http.Request) (gateway.Params, string, error) {
-	var seen bytes.Buffer
-	if r.Body != nil && r.Body != http.NoBody { // a GET has nothing to see: no wrappers to allocate
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.TeeReader(r.Body, &seen), r.Body}
+	p, err := gateway.RequestParams(r)
+	if err != nil {
+		return p, failedRegisterOp(r, p, err, gateway.RequestBody(r)), err
 	}
-	p, err := gateway.ReadParams(r, sources)
+	return p, gateway.InfoFrom(r.Context()).Op, nil
+}
+
+// failedRegisterOp names the operation of a /register request whose
+// parameters could not be read (p as far as they were, body as read):
+// a body that names a register field still counts as step 2, so that
+// the reply is the one the app expects at that step.
+func failedRegisterOp(r *http.Request, p gateway.Params, err error, body []byte) string {
 	op := registerOp(r.Method, p)
-	if err != nil && op == opVerify && gateway.FieldNames(r, seen.Bytes())["register"] {
+	if err != nil && op == opVerify && gateway.FieldNames(r, body)["register"] {
 		op = opRegister
 	}
-	return p, op, err
+	return op
 }
 
 // registerOp is the dispatch of /register that Pyramid's request_method and

@@ -8,6 +8,13 @@ import (
 	"legacyauth/gateway"
 )
 
+// Outcomes lazyLogin tells apart (core kinds' names).
+var (
+	notRegistered = core.NotRegistered.String()
+	wrongPassword = core.WrongPassword.String()
+	invalid       = core.Invalid.String()
+)
+
 // lazyLogin serves a login the core answers, for a dialect with an old
 // server: when the core does not know the phone, the old server is asked
 // first, in its own dialect. If it accepts the password, the user is
@@ -20,7 +27,7 @@ func (rt *route) lazyLogin(w http.ResponseWriter, r *http.Request, req *request)
 	const op = "migrate.lazyLogin"
 	ctx := r.Context()
 	phone := rt.phone(r, req)
-	password := req.params.Get(rt.ds.spec.password)
+	password, device := rt.ds.wire.Login(req.params)
 	if phone == "" || password == "" {
 		rt.next.ServeHTTP(w, r) // the core's own answer to bad input
 		return
@@ -35,7 +42,7 @@ func (rt *route) lazyLogin(w http.ResponseWriter, r *http.Request, req *request)
 	// core's login then takes its own.
 	attempt := core.NoAttempt
 	if guard := rt.m.opts.Guard; guard != nil {
-		a, err := guard.BeginLogin(ctx, phone, rt.ds.spec.device(req.params))
+		a, err := guard.BeginLogin(ctx, phone, device)
 		if err != nil {
 			rt.next.ServeHTTP(w, r) // locked: the core answers so, without asking the old server
 			return
@@ -53,13 +60,13 @@ func (rt *route) lazyLogin(w http.ResponseWriter, r *http.Request, req *request)
 		rt.d.Reject(w, r, http.StatusOK, core.Wrap(op, core.Unavailable, err))
 		return
 	}
-	switch out := rt.ds.spec.outcome(req.op, req.params, rec.status, rec.body.Bytes()); out {
-	case ok:
+	switch out := rt.ds.wire.Outcome(req.op, req.params, rec.status, rec.body.Bytes()); out {
+	case "ok":
 		attempt.Cancel(ctx)
 		_, err := rt.m.opts.Import(ctx, core.ImportRequest{
 			Phone: phone, Password: password,
-			Profile:  rt.ds.spec.profile(rec.body.Bytes()),
-			DeviceID: rt.ds.spec.device(req.params),
+			Profile:  rt.ds.wire.Profile(rec.body.Bytes()),
+			DeviceID: device,
 		})
 		if err != nil && core.KindOf(err) != core.AlreadyRegistered { // a concurrent login may have imported it
 			rt.m.met.lazyResult(rt.ds.name, "failed")

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"legacyauth/core"
 	"legacyauth/gateway"
 	"legacyauth/internal/oldserver"
 	"legacyauth/internal/testkit"
@@ -59,15 +60,42 @@ func (f *fakeCore) Routes() []gateway.Route {
 				panic("the core broke")
 			}
 			_, _ = io.ReadAll(r.Body)
+			gateway.SetOutcomeCode(r, fakeOutcome(reply))
 			io.WriteString(w, reply)
 		}
 	}
 	post := []string{http.MethodPost}
 	return []gateway.Route{
-		{Op: "login", Path: "/login", Methods: post, Handler: h("login")},
-		{Op: "get_verification_code", Path: "/get_verification_code", Methods: post, Handler: h("get_verification_code")},
+		{Op: "login", Path: "/login", Methods: post, Sources: fakeSources, Handler: h("login")},
+		{Op: "get_verification_code", Path: "/get_verification_code", Methods: post, Sources: fakeSources, Handler: h("get_verification_code")},
 	}
 }
+
+const fakeSources = gateway.JSON | gateway.AnyTypeJSON
+
+// fakeCore's Wire: caraccessories' phone parameter and the statuses the
+// tests' replies use.
+var fakeStatuses = map[string]string{"1": "ok", "-1": "invalid", "-2": "internal", "-3": "not_registered", "-4": "wrong_password"}
+
+// fakeOutcome is the outcome of one of fakeCore's replies.
+func fakeOutcome(reply string) string {
+	return ReplyOutcome(http.StatusOK, []byte(reply), "status", func(c string) (string, bool) { o, ok := fakeStatuses[c]; return o, ok })
+}
+
+func (f *fakeCore) Operations() []Operation {
+	return []Operation{{Name: "login", Login: true}, {Name: "get_verification_code", Acts: true}}
+}
+func (f *fakeCore) Phone(_ string, _ *http.Request, p gateway.Params) string { return p.Get("mobile") }
+func (f *fakeCore) Flow(*http.Request) string                                { return "" }
+func (f *fakeCore) Outcome(_ string, _ gateway.Params, status int, body []byte) string {
+	return ReplyOutcome(status, body, "status", func(c string) (string, bool) { o, ok := fakeStatuses[c]; return o, ok })
+}
+func (f *fakeCore) CoreOutcome(_ string, _ gateway.Params, outcome string) string { return outcome }
+func (f *fakeCore) Login(p gateway.Params) (string, string)                       { return p.Get("password"), "" }
+func (f *fakeCore) Profile([]byte) core.Profile                                   { return core.Profile{} }
+func (f *fakeCore) Redact(b []byte) []byte                                        { return b }
+
+var _ Wire = (*fakeCore)(nil)
 
 func (f *fakeCore) callsTo(op string) int {
 	f.mu.Lock()
@@ -91,6 +119,7 @@ func start(t *testing.T, core *fakeCore, o Options, d Dialect) *harness {
 	oldSrv := httptest.NewServer(old)
 	t.Cleanup(oldSrv.Close)
 	d.Upstream, _ = ParseUpstream(oldSrv.URL)
+	d.Wire = core
 	o.Dialects = map[string]Dialect{"caraccessories": d}
 	logs := &testkit.Buffer{}
 	o.Log = slog.New(slog.NewJSONHandler(logs, nil))
@@ -250,7 +279,7 @@ func TestForwardedFor(t *testing.T) {
 		{nil, "127.0.0.1"},
 		{[]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "203.0.113.9, 127.0.0.1"},
 	} {
-		mig, err := New(Options{Dialects: map[string]Dialect{"caraccessories": {Mode: Proxy, Upstream: target}}, TrustedProxies: c.trusted})
+		mig, err := New(Options{Dialects: map[string]Dialect{"caraccessories": {Mode: Proxy, Upstream: target, Wire: &fakeCore{}}}, TrustedProxies: c.trusted})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +319,7 @@ func TestLargeBodyStreamsToTheOldServer(t *testing.T) {
 	}))
 	defer up.Close()
 	target, _ := ParseUpstream(up.URL)
-	mig, err := New(Options{Dialects: map[string]Dialect{"caraccessories": {Mode: Shadow, Upstream: target}}})
+	mig, err := New(Options{Dialects: map[string]Dialect{"caraccessories": {Mode: Shadow, Upstream: target, Wire: &fakeCore{}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,16 +341,17 @@ func TestLargeBodyStreamsToTheOldServer(t *testing.T) {
 	waitFor(t, "the body_too_large skip", func() bool { return value(skips) == 1 })
 }
 
-// Modes other than core need an old server; unknown dialects and
-// operations are refused.
+// Modes other than core need an old server; dialects without a Wire and
+// unknown operations are refused.
 func TestNewChecksTheConfiguration(t *testing.T) {
 	up, _ := ParseUpstream("http://old:8080")
+	w := &fakeCore{}
 	for name, o := range map[string]Options{
-		"proxy without upstream": {Dialects: map[string]Dialect{"apiv4": {Mode: Proxy}}},
-		"override without":       {Dialects: map[string]Dialect{"apiv4": {Modes: map[string]Mode{"login": Shadow}}}},
-		"unknown dialect":        {Dialects: map[string]Dialect{"v5": {Upstream: up}}},
-		"unknown operation":      {Dialects: map[string]Dialect{"apiv4": {Upstream: up, Modes: map[string]Mode{"logout": Proxy}}}},
-		"percent":                {Dialects: map[string]Dialect{"apiv4": {Upstream: up, Mode: Split, SplitPercent: 101}}},
+		"proxy without upstream": {Dialects: map[string]Dialect{"caraccessories": {Wire: w, Mode: Proxy}}},
+		"override without":       {Dialects: map[string]Dialect{"caraccessories": {Wire: w, Modes: map[string]Mode{"login": Shadow}}}},
+		"no wire":                {Dialects: map[string]Dialect{"v5": {Upstream: up}}},
+		"unknown operation":      {Dialects: map[string]Dialect{"caraccessories": {Wire: w, Upstream: up, Modes: map[string]Mode{"logout": Proxy}}}},
+		"percent":                {Dialects: map[string]Dialect{"caraccessories": {Wire: w, Upstream: up, Mode: Split, SplitPercent: 101}}},
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("%s: no error", name)

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"legacyauth/core"
 	"legacyauth/gateway"
 )
@@ -30,13 +28,14 @@ type shadowQueue struct {
 
 // shadowJob is one request to replay, and the old server's answer.
 type shadowJob struct {
-	rt         *route
-	op         string
-	req        *http.Request // a copy, with no context values
+	rt  *route
+	op  string
+	req *http.Request // a copy, with no context values
+	// info is a copy of the request's record: the replay runs with it, so
+	// the handler finds the parameters and path variables the gateway
+	// read, and records the core's outcome in it.
+	info       gateway.Info
 	body       []byte
-	vars       map[string]string
-	clientIP   string
-	requestID  string
 	phone      string // as the log line shows it (masked), or ""
 	params     gateway.Params
 	oldStatus  int
@@ -64,9 +63,9 @@ func (q *shadowQueue) close() {
 // its operation may be shadowed. It returns at once.
 func (q *shadowQueue) offer(rt *route, r *http.Request, req *request, oldStatus int, oldBody []byte, oldOutcome string) {
 	name := rt.ds.name
-	op, known := rt.ds.spec.ops[req.op]
+	op, known := rt.ds.wire.ops[req.op]
 	switch {
-	case !known || op.sideEffect && !q.m.opts.ShadowSideEffects:
+	case !known || op.Acts && !q.m.opts.ShadowSideEffects:
 		// An operation not worked out (a request too malformed to tell
 		// which of a route's operations it is) counts as acting too.
 		q.m.met.skipped(name, req.op, "side_effect")
@@ -77,10 +76,10 @@ func (q *shadowQueue) offer(rt *route, r *http.Request, req *request, oldStatus 
 	}
 	info := gateway.InfoFrom(r.Context())
 	job := &shadowJob{
-		rt: rt, op: req.op, req: r.Clone(context.Background()), body: req.body, vars: gateway.Vars(r),
-		clientIP: core.ClientIP(r.Context()), requestID: info.RequestID, params: req.params,
+		rt: rt, op: req.op, req: r.Clone(context.Background()), info: *info, body: req.body, params: req.params,
 		oldStatus: oldStatus, oldBody: bytes.Clone(oldBody), oldOutcome: oldOutcome,
 	}
+	job.info.Outcome, job.info.Backend = "", ""
 	if info.Phone != "" {
 		job.phone = core.MaskPhone(info.Phone)
 	}
@@ -112,20 +111,19 @@ func (q *shadowQueue) work() {
 func (q *shadowQueue) run(j *shadowJob) {
 	// WithShadow: a replay must not count against the client's limits or
 	// lock the phone; the old server served the real request.
-	ctx, cancel := context.WithTimeout(core.WithShadow(core.WithClientIP(context.Background(), j.clientIP)), q.tmout)
+	ctx, cancel := context.WithTimeout(core.WithShadow(gateway.WithInfo(context.Background(), &j.info)), q.tmout)
 	defer cancel()
 	r := j.req.WithContext(ctx)
 	r.Body = io.NopCloser(bytes.NewReader(j.body))
 	r.ContentLength = int64(len(j.body))
-	if j.vars != nil {
-		r = mux.SetURLVars(r, j.vars)
-	}
 	rec := newRecorder()
 	if !q.replay(rec, r, j) {
 		return
 	}
-	spec := j.rt.ds.spec
-	coreOutcome := spec.outcome(j.op, j.params, rec.status, rec.body.Bytes())
+	// The core's outcome as its reply's code reads: the dialect answers
+	// several kinds with one code, and the old server's is read so.
+	w := j.rt.ds.wire
+	coreOutcome := w.CoreOutcome(j.op, j.params, j.info.Outcome)
 	match := coreOutcome == j.oldOutcome
 	q.m.met.compared(j.rt.ds.name, j.op, match)
 	if match || !q.logs.allow(time.Now()) {
@@ -133,10 +131,10 @@ func (q *shadowQueue) run(j *shadowJob) {
 	}
 	q.m.log.LogAttrs(ctx, slog.LevelWarn, "shadow mismatch",
 		slog.String("dialect", j.rt.ds.name), slog.String("op", j.op),
-		slog.String("request_id", j.requestID), slog.String("phone", j.phone),
+		slog.String("request_id", j.info.RequestID), slog.String("phone", j.phone),
 		slog.String("old_outcome", j.oldOutcome), slog.String("core_outcome", coreOutcome),
 		slog.Int("old_status", j.oldStatus), slog.Int("core_status", rec.status),
-		slog.String("old_body", spec.redact(j.oldBody)), slog.String("core_body", spec.redact(rec.body.Bytes())))
+		slog.String("old_body", w.redact(j.oldBody)), slog.String("core_body", w.redact(rec.body.Bytes())))
 }
 
 // replay runs the core handler; a panic in it is logged and ends only
@@ -144,7 +142,7 @@ func (q *shadowQueue) run(j *shadowJob) {
 func (q *shadowQueue) replay(w http.ResponseWriter, r *http.Request, j *shadowJob) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			q.m.log.Error("shadow replay panicked", "dialect", j.rt.ds.name, "op", j.op, "request_id", j.requestID, "panic", p)
+			q.m.log.Error("shadow replay panicked", "dialect", j.rt.ds.name, "op", j.op, "request_id", j.info.RequestID, "panic", p)
 			ok = false
 		}
 	}()

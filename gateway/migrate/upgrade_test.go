@@ -124,6 +124,7 @@ func TestNoUpgradeTunnel(t *testing.T) {
 				old := startRawOld(t, c.reply)
 				d := mode
 				d.Upstream, _ = ParseUpstream("http://" + old.ln.Addr().String())
+				d.Wire = &fakeCore{}
 				mig, err := New(Options{Dialects: map[string]Dialect{"caraccessories": d}, Log: slog.New(slog.DiscardHandler)})
 				if err != nil {
 					t.Fatal(err)
