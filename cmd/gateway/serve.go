@@ -129,10 +129,6 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 		return nil, err
 	}
 	api := v1.New(svc, log)
-	api.Observe = func(r *http.Request, op, phone, outcome string) {
-		i := gateway.InfoFrom(r.Context())
-		i.Op, i.Phone, i.Outcome = op, phone, outcome
-	}
 	gw := gateway.New(gateway.Options{
 		Mounts:     mounts,
 		V1:         api,

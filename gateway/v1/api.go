@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"legacyauth/core"
+	"legacyauth/gateway"
 	"legacyauth/internal/pathtpl"
 )
 
@@ -35,13 +36,6 @@ type API struct {
 	// templates are the routes' simple path templates (package pathtpl),
 	// parallel to routes, for their variables.
 	templates []pathtpl.Template
-
-	// Observe, when set before the API serves, is told the outcome of every
-	// request: the operation name (empty for an unknown path), the E.164
-	// phone the request named (empty if none or invalid) and "ok" or the
-	// problem code written. It lets the gateway fill its access log line
-	// without this package importing the gateway.
-	Observe func(r *http.Request, op, phone, outcome string)
 }
 
 // call is what a handler learns about its request for the log line.
@@ -136,14 +130,17 @@ func (a *API) wrap(op string, h handler) http.Handler {
 			outcome, status = writeError(w, err, c.tokenSent)
 			a.logFailure(r.Context(), c, outcome, status, err)
 		}
-		a.observe(r, c.op, c.phone, outcome)
+		observe(r, c.op, c.phone, outcome)
 	})
 }
 
-func (a *API) observe(r *http.Request, op, phone, outcome string) {
-	if a.Observe != nil {
-		a.Observe(r, op, phone, outcome)
-	}
+// observe records a request's operation, the E.164 phone it named (""
+// if none or invalid) and "ok" or the problem code written, for the
+// gateway's log line, as the dialects record theirs.
+func observe(r *http.Request, op, phone, outcome string) {
+	gateway.SetOp(r, op)
+	gateway.SetPhone(r, phone)
+	gateway.SetOutcomeCode(r, outcome)
 }
 
 // logFailure logs by severity: a bug or a failing dependency is an error
@@ -173,13 +170,13 @@ func (a *API) unmatched(w http.ResponseWriter, r *http.Request) {
 	allow := a.allowed(r)
 	if len(allow) == 0 {
 		WriteProblem(w, http.StatusNotFound, CodeNotFound, title(CodeNotFound), "no endpoint at this path")
-		a.observe(r, "", "", CodeNotFound)
+		observe(r, "", "", CodeNotFound)
 		return
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	WriteProblem(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, title(CodeMethodNotAllowed),
 		"this path accepts "+strings.Join(allow, ", "))
-	a.observe(r, "", "", CodeMethodNotAllowed)
+	observe(r, "", "", CodeMethodNotAllowed)
 }
 
 // allowed lists the methods that some route accepts at the request's path,

@@ -18,6 +18,7 @@ import (
 
 	"legacyauth/core"
 	"legacyauth/core/memdb"
+	"legacyauth/gateway"
 	v1 "legacyauth/gateway/v1"
 	"legacyauth/internal/testkit"
 )
@@ -551,15 +552,25 @@ func TestRouting(t *testing.T) {
 	}
 }
 
+// The API records each request's operation, phone and outcome in the
+// gateway's record, for its log line, as the dialects do.
 func TestObserve(t *testing.T) {
 	h := newHarness(t)
 	type seen struct{ op, phone, outcome string }
 	var got []seen
-	h.api.Observe = func(_ *http.Request, op, phone, outcome string) { got = append(got, seen{op, phone, outcome}) }
-	h.login(phone, "pw").problem(404, "not_registered")
-	h.do("POST", "/v1/phones/lookup", obj{"phone": phone}).want(200)
-	h.do("POST", "/v1/phones/lookup", obj{"phone": "secret-pw"}).problem(400, "invalid")
-	h.do("GET", "/v1/nope", nil).problem(404, "not_found")
+	gw := gateway.New(gateway.Options{V1: h.api, Log: slog.New(slog.DiscardHandler),
+		Observe: func(_ *http.Request, i *gateway.Info, _ int, _ time.Duration) {
+			got = append(got, seen{i.Op, i.Phone, i.Outcome})
+		}})
+	do := func(method, path, body string) {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		gw.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	do("POST", "/v1/sessions", `{"phone":"`+phone+`","password":"pw"}`)
+	do("POST", "/v1/phones/lookup", `{"phone":"`+phone+`"}`)
+	do("POST", "/v1/phones/lookup", `{"phone":"secret-pw"}`)
+	do("GET", "/v1/nope", "")
 	want := []seen{
 		{"login", e164, "not_registered"},
 		{"lookup_phone", e164, "ok"},
