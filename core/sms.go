@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -82,4 +83,84 @@ func (s WebhookSender) Send(ctx context.Context, m SMS) error {
 		return fmt.Errorf("sms webhook answered %s", resp.Status)
 	}
 	return nil
+}
+
+// TestPhone is a number whose code is fixed and never sent: for app-store
+// review, QA and contract tests against a running gateway. Pattern is an
+// E.164 number whose trailing digits may be "x" wildcards
+// (+8613800000xxx); Code is the code's digits, cut to the length a send
+// asks for.
+type TestPhone struct {
+	Pattern string
+	Code    string
+}
+
+// ParseTestPhones reads GATEWAY_TEST_PHONES: comma-separated PHONE=CODE
+// entries.
+func ParseTestPhones(s string) ([]TestPhone, error) {
+	var out []TestPhone
+	for _, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		pattern, code, ok := strings.Cut(entry, "=")
+		pattern, code = strings.TrimSpace(pattern), strings.TrimSpace(code)
+		if !ok || code == "" || !allDigits(code) || len(code) > maxCodeLen {
+			return nil, fmt.Errorf("test phone %q: want PHONE=CODE with a code of 1 to %d digits", entry, maxCodeLen)
+		}
+		fixed := strings.TrimRight(pattern, "x")
+		if _, err := NormalizePhone(fixed + strings.Repeat("0", len(pattern)-len(fixed))); err != nil || !strings.HasPrefix(pattern, "+") {
+			return nil, fmt.Errorf("test phone %q: want an E.164 number (+86...) whose last digits may be x", entry)
+		}
+		out = append(out, TestPhone{Pattern: pattern, Code: code})
+	}
+	return out, nil
+}
+
+// Matches reports whether phone (E.164) is covered by the pattern.
+func (t TestPhone) Matches(phone string) bool {
+	if len(phone) != len(t.Pattern) {
+		return false
+	}
+	for i := 0; i < len(phone); i++ {
+		if t.Pattern[i] != phone[i] && !(t.Pattern[i] == 'x' && phone[i] >= '0' && phone[i] <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Count is how many numbers the pattern covers.
+func (t TestPhone) Count() int {
+	n := 1
+	for i := len(t.Pattern) - 1; i >= 0 && t.Pattern[i] == 'x'; i-- {
+		n *= 10
+	}
+	return n
+}
+
+// codeFor returns the fixed code of a test phone, cut to n digits, and
+// whether phone is one.
+func codeFor(phones []TestPhone, phone string, n int) (string, bool) {
+	for _, t := range phones {
+		if t.Matches(phone) {
+			return t.Code[:min(n, len(t.Code))], true
+		}
+	}
+	return "", false
+}
+
+// countryAllowed reports whether phone (E.164) begins with one of the
+// calling codes ("+86"); an empty list allows every country.
+func countryAllowed(countries []string, phone string) bool {
+	if len(countries) == 0 {
+		return true
+	}
+	for _, c := range countries {
+		if strings.HasPrefix(phone, c) {
+			return true
+		}
+	}
+	return false
 }

@@ -31,6 +31,7 @@ type Config struct {
 	Secret          string // hex; empty: generated once in DataDir
 	SMSWebhook      string
 	SMSTimeout      time.Duration
+	SMS             SMSConfig
 	CodeTTL         time.Duration
 	SessionTTL      time.Duration
 	MaxSessions     int // live sessions per user; a login beyond revokes the oldest
@@ -95,7 +96,7 @@ type setting struct {
 }
 
 func settings(c *Config) []setting {
-	rows := baseSettings(c)
+	rows := append(baseSettings(c), smsSettings(c)...)
 	date := func(p *time.Time) func(string) error {
 		return func(v string) error {
 			if v == "" {
@@ -167,7 +168,7 @@ func settings(c *Config) []setting {
 			},
 		})
 	}
-	return append(rows,
+	return withSecretFiles(append(rows,
 		setting{"limits", "GATEWAY_LIMITS", "on", `"off" disables every limit, for local testing only (warned at start-up)`, func(v string) error {
 			switch v {
 			case "on", "true":
@@ -188,7 +189,7 @@ func settings(c *Config) []setting {
 		setting{"shadow-side-effects", "GATEWAY_SHADOW_SIDE_EFFECTS", "false", "also shadow the operations that act (send or verify a code, register, reset a password, upload): each then acts on both sides", boolean(&c.ShadowSideEffects)},
 		setting{"shadow-queue", "GATEWAY_SHADOW_QUEUE", "1000", "shadowed requests waiting for a worker; more are dropped (and counted), never waited for", positive(&c.ShadowQueue, 1_000_000)},
 		setting{"shadow-workers", "GATEWAY_SHADOW_WORKERS", "2", "goroutines replaying shadowed requests through the core", positive(&c.ShadowWorkers, 256)},
-	)
+	))
 }
 
 func baseSettings(c *Config) []setting {
@@ -368,7 +369,7 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	return nil
+	return c.validateSMS()
 }
 
 // dur parses a positive duration.

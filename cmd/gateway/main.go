@@ -69,6 +69,7 @@ func init() {
 		{"contract verify", "--target URL [--sms-sink ADDR] [DIR]", "replay the golden files (DIR, default testdata) against a running server", func(ctx context.Context, args []string, e env) error {
 			return verifyCommand(ctx, args, e.stdout, e.stderr)
 		}},
+		{"sms test", "--phone PHONE [--provider NAME] [gateway flags]", "send one test code through the configured SMS providers and say which took it", smsTestCommand},
 		{"help", "[COMMAND]", "print this text, or a command's usage", helpCommand},
 	}
 }
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		cmd, rest = &commands[0], args // flags alone: serve
 	}
-	if cmd.name != "serve" && cmd.name != "import" && wantsHelp(rest) {
+	if cmd.name != "serve" && cmd.name != "import" && cmd.name != "sms test" && wantsHelp(rest) {
 		return commandUsage(stdout, cmd)
 	}
 	return cmd.run(ctx, rest, e)
@@ -140,6 +141,8 @@ func commandUsage(w io.Writer, c *command) error {
 		return serveUsage(w)
 	case "import":
 		return importCommand(context.Background(), []string{"-h"}, func(string) string { return "" }, w, w)
+	case "sms test":
+		return smsTestCommand(context.Background(), []string{"-h"}, env{getenv: func(string) string { return "" }, stdout: w, stderr: w})
 	}
 	fmt.Fprintf(w, "Usage: gateway %s %s\n\n%s.\n", c.name, c.args, c.summary)
 	return nil

@@ -94,17 +94,22 @@ func (a *app) Close() error {
 // build wires stores -> core -> dialects -> gateway from the configuration.
 // It is the one place that knows every package.
 func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
-	var (
-		m   *metrics.Metrics
-		lim *limits.Limits
-	)
-	svc, st, err := openCore(context.Background(), cfg, log, o, func(st *stores, c *core.Config) {
-		sender := o.Sender
-		if sender == nil {
-			sender = newSender(cfg, log)
+	m := newMetrics(cfg)
+	sender := o.Sender
+	if sender == nil {
+		ch, err := newSender(cfg, log, m)
+		if err != nil {
+			return nil, err
 		}
-		m = newMetrics(cfg)
+		sender = ch
+	}
+	if n := countTestPhones(cfg.SMS.TestPhones); n > 0 {
+		log.Warn("GATEWAY_TEST_PHONES: numbers with a fixed code that is never sent and no SMS limit", "numbers", n)
+	}
+	var lim *limits.Limits
+	svc, st, err := openCore(context.Background(), cfg, log, o, func(st *stores, c *core.Config) {
 		c.Sender = m.Sender(sender)
+		c.TestPhones, c.SMSCountries = cfg.SMS.TestPhones, cfg.SMS.Countries
 		st.instrument(cfg, m)
 		if cfg.LimitsOff {
 			log.Warn("GATEWAY_LIMITS=off: no rate limit or brute-force lock is applied. Local testing only.")
@@ -195,14 +200,6 @@ func loadSecret(cfg *Config) ([]byte, error) {
 		return nil, fmt.Errorf("GATEWAY_SECRET is required with GATEWAY_STORE=%s: every instance must use the same code secret", cfg.Store)
 	}
 	return core.LoadOrCreateSecret(filepath.Join(cfg.DataDir, "secret"))
-}
-
-func newSender(cfg *Config, log *slog.Logger) core.Sender {
-	if cfg.SMSWebhook != "" {
-		return core.WebhookSender{URL: cfg.SMSWebhook, Timeout: cfg.SMSTimeout, Client: &http.Client{}}
-	}
-	log.Warn("NO SMS IS SENT: GATEWAY_SMS_WEBHOOK is empty, so verification codes are written to this log. Development only.")
-	return core.LogSender{Log: log}
 }
 
 // newHTTPServer sets every time-out, so a slow or silent client (slow

@@ -81,6 +81,8 @@ type Config struct {
 	SMSPhone    Rule // SMS sends per phone per hour
 	SMSPhoneDay Rule // SMS sends per phone per day
 	SMSAddress  Rule // SMS sends per client address
+	SMSAllHour  Rule // SMS sends across every phone, per hour: the spend budget
+	SMSAllDay   Rule // the same per day
 	CodePhone   Rule // wrong codes per phone before code checks lock
 	LoginPhone  Rule // failed logins per phone (and client, for known ones) before waits begin
 	LoginAddr   Rule // failed logins per client address
@@ -95,7 +97,7 @@ type Config struct {
 
 // Rules lists the config's rules, for settings and statistics.
 func (c *Config) Rules() []*Rule {
-	return []*Rule{&c.Request, &c.SMSCooldown, &c.SMSPhone, &c.SMSPhoneDay, &c.SMSAddress, &c.CodePhone, &c.LoginPhone, &c.LoginAddr, &c.LoginOK, &c.LookupAddr, &c.UploadAddr}
+	return []*Rule{&c.Request, &c.SMSCooldown, &c.SMSPhone, &c.SMSPhoneDay, &c.SMSAddress, &c.SMSAllHour, &c.SMSAllDay, &c.CodePhone, &c.LoginPhone, &c.LoginAddr, &c.LoginOK, &c.LookupAddr, &c.UploadAddr}
 }
 
 // Defaults are the documented defaults (README, "Limits").
@@ -114,6 +116,8 @@ func Defaults() Config {
 		SMSPhone:     rule("sms_phone", "5-H", "SMS sends per phone per hour (SMS bombing, SMS pumping costs)"),
 		SMSPhoneDay:  rule("sms_phone_day", "10-D", "SMS sends per phone per day"),
 		SMSAddress:   rule("sms_ip", "20-H", "SMS sends per client address (SMS pumping across many phones)"),
+		SMSAllHour:   rule("sms_all_hour", "1000-H", "SMS sends across every phone per hour: the spend budget; past it sends fail closed (SMS pumping with many addresses and phones)"),
+		SMSAllDay:    rule("sms_all_day", "10000-D", "SMS sends across every phone per day: the spend budget"),
 		CodePhone:    rule("code_phone", "10-H", "wrong codes per phone; more lock code checks for the phone for 15 minutes (guessing codes across fresh sends)"),
 		LoginPhone:   rule("login_phone", "5-H", "failed logins per phone; from the 5th on the phone waits 1 minute, doubling to 15 (password guessing)"),
 		LoginAddr:    rule("login_ip", "50-H", "failed logins per client address (password spraying across phones)"),
@@ -296,7 +300,15 @@ func (l *Limits) AllowSend(ctx context.Context, phone string) error {
 		{rule: &l.cfg.SMSPhone, subject: subject, gate: gate(&l.cfg.SMSPhone)},
 		{rule: &l.cfg.SMSPhoneDay, subject: subject, gate: gate(&l.cfg.SMSPhoneDay)},
 	}, addressSteps(ctx, &l.cfg.SMSAddress)...)
+	// The spend budget last: a send another limit refuses spends none of it.
+	steps = append(steps,
+		step{rule: &l.cfg.SMSAllHour, subject: "all", gate: gate(&l.cfg.SMSAllHour)},
+		step{rule: &l.cfg.SMSAllDay, subject: "all", gate: gate(&l.cfg.SMSAllDay)})
 	_, err := l.take(ctx, steps)
+	if lim := core.LimitOf(err); lim != nil && (lim.Name == l.cfg.SMSAllHour.Name || lim.Name == l.cfg.SMSAllDay.Name) {
+		l.log.LogAttrs(ctx, slog.LevelError, "SMS SPEND BUDGET REACHED: no code is sent to any phone until it frees up",
+			slog.String("limit", lim.Name), slog.Int64("quota", lim.Quota), slog.Duration("retry_after", core.RetryAfterOf(err)))
+	}
 	return err
 }
 

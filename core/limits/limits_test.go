@@ -203,6 +203,7 @@ func TestDefaults(t *testing.T) {
 	want := map[string]string{
 		"request": "1200-M", "sms_cooldown": "1-M", "sms_phone": "5-H", "sms_phone_day": "10-D", "sms_ip": "20-H",
 		"code_phone": "10-H", "login_phone": "5-H", "login_ip": "50-H", "login_ok_phone": "20-H", "lookup_ip": "100-H", "upload_ip": "30-H",
+		"sms_all_hour": "1000-H", "sms_all_day": "10000-D",
 	}
 	rules := c.Rules()
 	if len(rules) != len(want) {
@@ -580,7 +581,7 @@ func TestDryRun(t *testing.T) {
 	// after the 1st failure, checked at attempts 2 and 3, as is the
 	// address's quota of failures. Failed logins give their success slot
 	// back, so login_ok_phone never fills.
-	want := map[string]int64{"request": 2, "sms_cooldown": 2, "sms_phone": 2, "sms_phone_day": 2, "sms_ip": 2, "lookup_ip": 2, "code_phone": 1, "login_phone": 2, "login_ip": 2}
+	want := map[string]int64{"request": 2, "sms_cooldown": 2, "sms_phone": 2, "sms_phone_day": 2, "sms_ip": 2, "sms_all_hour": 2, "sms_all_day": 2, "lookup_ip": 2, "code_phone": 1, "login_phone": 2, "login_ip": 2}
 	for name, s := range e.Stats() {
 		if got := s.DryRunHits.Load(); got != want[name] {
 			t.Errorf("%s: DryRunHits = %d, want %d", name, got, want[name])
@@ -590,8 +591,8 @@ func TestDryRun(t *testing.T) {
 		}
 	}
 	log := e.log.String()
-	if n := strings.Count(log, "rate limit dry-run: would refuse"); n != 17 {
-		t.Errorf("%d dry-run lines in the log, want 17:\n%s", n, log)
+	if n := strings.Count(log, "rate limit dry-run: would refuse"); n != 21 {
+		t.Errorf("%d dry-run lines in the log, want 21:\n%s", n, log)
 	}
 	if strings.Contains(log, p) || strings.Contains(log, core.LocalPhone(p)) {
 		t.Errorf("the log names the phone:\n%s", log)
@@ -915,4 +916,23 @@ func TestUploadLimit(t *testing.T) {
 	if err := l.AllowUpload(ctx); err != nil {
 		t.Fatalf("next hour refused: %v", err)
 	}
+}
+
+// TestSMSSpendBudget: the budget across every phone refuses, fail-closed
+// and loudly, once spent, whichever phones and addresses the sends name;
+// a send another limit refuses spends none of it.
+func TestSMSSpendBudget(t *testing.T) {
+	e := newEnv(t, func(c *limits.Config) {
+		c.SMSAllHour = rule(t, "sms_all_hour", "3-H")
+	})
+	wantOK(t, "send 1", e.AllowSend(from("192.0.2.1"), phone(1)))
+	wantLimited(t, "phone 1 again, in its cooldown", e.AllowSend(from("192.0.2.1"), phone(1)), e.cfg.SMSCooldown, time.Minute)
+	wantOK(t, "send 2", e.AllowSend(from("192.0.2.2"), phone(2)))
+	wantOK(t, "send 3", e.AllowSend(from("192.0.2.3"), phone(3)))
+	wantLimited(t, "send 4", e.AllowSend(from("192.0.2.4"), phone(4)), e.cfg.SMSAllHour, time.Hour)
+	if !strings.Contains(e.log.String(), "SMS SPEND BUDGET REACHED") {
+		t.Errorf("no loud line in the log:\n%s", e.log.String())
+	}
+	e.clock.Advance(time.Hour)
+	wantOK(t, "an hour later", e.AllowSend(from("192.0.2.4"), phone(4)))
 }

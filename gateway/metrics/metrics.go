@@ -56,6 +56,7 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	clients   *prometheus.CounterVec
 	sms       *prometheus.CounterVec
+	codes     *prometheus.CounterVec
 	storeTime *prometheus.HistogramVec
 	storeErrs *prometheus.CounterVec
 
@@ -131,6 +132,10 @@ func New(o Options) *Metrics {
 			Name: "gateway_sms_sends_total",
 			Help: `Verification codes handed to the SMS sender, by result ("ok" or "failed").`,
 		}, []string{"result"}),
+		codes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_sms_codes_total",
+			Help: `Verification codes by dialect and event: "issued" (stored and sent, or a test number's) and "verified" (a check matched it). Issued codes that are never verified are the SMS-pumping signal.`,
+		}, []string{"dialect", "event"}),
 		storeTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gateway_store_operation_duration_seconds",
 			Help:    "Time of each store call, by store (memdb, postgres, redis) and method, errors included.",
@@ -147,7 +152,7 @@ func New(o Options) *Metrics {
 	// before the first failure.
 	m.sms.WithLabelValues("ok")
 	m.sms.WithLabelValues("failed")
-	m.reg.MustRegister(m.requests, m.latency, m.clients, m.sms, m.storeTime, m.storeErrs,
+	m.reg.MustRegister(m.requests, m.latency, m.clients, m.sms, m.codes, m.storeTime, m.storeErrs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -45,7 +45,7 @@ func (m *Metrics) Store(name string, s core.Store) core.Store {
 // EphemeralStore wraps an ephemeral store likewise ("memdb", "postgres",
 // "redis").
 func (m *Metrics) EphemeralStore(name string, s core.EphemeralStore) core.EphemeralStore {
-	return &ephemeral{s: s, o: m.storeObserver(name, "PutCode", "CheckCode", "PutTicket", "TakeTicket",
+	return &ephemeral{s: s, codes: m.codes, o: m.storeObserver(name, "PutCode", "CheckCode", "PutTicket", "TakeTicket",
 		"PutFlow", "Flow", "DeleteFlow")}
 }
 
@@ -125,20 +125,28 @@ func (s *store) Close() (err error) {
 }
 
 type ephemeral struct {
-	s core.EphemeralStore
-	o *storeObserver
+	s     core.EphemeralStore
+	o     *storeObserver
+	codes *prometheus.CounterVec // gateway_sms_codes_total, by the request's dialect
 }
 
 var _ core.EphemeralStore = (*ephemeral)(nil)
 
 func (e *ephemeral) PutCode(ctx context.Context, c *core.Code) (err error) {
 	defer e.o.done("PutCode", time.Now(), &err)
-	return e.s.PutCode(ctx, c)
+	if err = e.s.PutCode(ctx, c); err == nil {
+		e.codes.WithLabelValues(core.ClientDialect(ctx), "issued").Inc()
+	}
+	return err
 }
 
 func (e *ephemeral) CheckCode(ctx context.Context, phone string, macs [][32]byte, now time.Time, maxAttempts int) (_ core.CodeCheck, err error) {
 	defer e.o.done("CheckCode", time.Now(), &err)
-	return e.s.CheckCode(ctx, phone, macs, now, maxAttempts)
+	res, err := e.s.CheckCode(ctx, phone, macs, now, maxAttempts)
+	if err == nil && res == core.CodeMatched {
+		e.codes.WithLabelValues(core.ClientDialect(ctx), "verified").Inc()
+	}
+	return res, err
 }
 
 func (e *ephemeral) PutTicket(ctx context.Context, t *core.Ticket) (err error) {
