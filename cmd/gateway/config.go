@@ -419,7 +419,7 @@ func usage(w io.Writer, rows []setting) {
 	tw.Flush()
 }
 
-// markdownTable renders the settings for the README (see TestREADMEConfigTable).
+// markdownTable renders the settings for docs/configuration.md (see TestREADMEConfigTable).
 func markdownTable() string {
 	var b strings.Builder
 	b.WriteString("| flag | environment | default | meaning |\n|---|---|---|---|\n")

@@ -140,7 +140,7 @@ func TestUserIsSharedAcrossDialects(t *testing.T) {
 	}
 }
 
-// TestV1Session is the README's curl session: send a code, register, log
+// TestV1Session is the /v1 session of the README's quick start: send a code, register, log
 // in, introspect, reset the password, log in with the new one.
 func TestV1Session(t *testing.T) {
 	g := startGateway(t)

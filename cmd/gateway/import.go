@@ -20,8 +20,8 @@ import (
 	"legacyauth/core"
 )
 
-// importLine is one line of an import file (JSON Lines); README.md,
-// "Bulk import", documents it.
+// importLine is one line of an import file (JSON Lines); docs/migration.md
+// documents it.
 type importLine struct {
 	Phone      string  `json:"phone"`
 	Name       string  `json:"name"`

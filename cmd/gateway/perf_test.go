@@ -1,6 +1,6 @@
 package main
 
-// Performance benchmarks (README, "Performance"). They run only under
+// Performance benchmarks (docs/performance.md). They run only under
 // -bench (`make bench`), each measuring once (on the b.N == 1 call) and
 // reporting custom metrics; the tables go to stdout.
 //

@@ -35,7 +35,7 @@ import (
 // Rule is one configurable limit.
 type Rule struct {
 	Name   string
-	About  string // what the rule protects against, for --help and the README
+	About  string // what the rule protects against, for --help and docs/limits.md
 	Quota  int64
 	Window time.Duration
 	Off    bool // not counted at all
@@ -100,7 +100,7 @@ func (c *Config) Rules() []*Rule {
 	return []*Rule{&c.Request, &c.SMSCooldown, &c.SMSPhone, &c.SMSPhoneDay, &c.SMSAddress, &c.SMSAllHour, &c.SMSAllDay, &c.CodePhone, &c.LoginPhone, &c.LoginAddr, &c.LoginOK, &c.LookupAddr, &c.UploadAddr}
 }
 
-// Defaults are the documented defaults (README, "Limits").
+// Defaults are the documented defaults (docs/limits.md).
 func Defaults() Config {
 	rule := func(name, s, about string) Rule {
 		r, err := ParseRule(name, s)

@@ -196,7 +196,7 @@ func TestParseRule(t *testing.T) {
 	}
 }
 
-// TestDefaults: the documented defaults (README, "Limits"), each of which
+// TestDefaults: the documented defaults (docs/limits.md), each of which
 // renders as its setting and parses back.
 func TestDefaults(t *testing.T) {
 	c := limits.Defaults()

@@ -1,6 +1,6 @@
 // Package oldserver is a test double of the three old servers the gateway
-// replaces, written from their documents (the seeds, read in
-// LEGACY-CONTRACTS.md): one Server per dialect, holding its users, codes
+// replaces, written from their documents (the seeds, as
+// docs/dialects.md reads them): one Server per dialect, holding its users, codes
 // and sessions in memory, serving the old paths and answering in the old
 // formats byte for byte (caraccessories' compact servlet JSON, apiv4's
 // Flask 0.10 jsonify output, resultcode's Python json.dumps).

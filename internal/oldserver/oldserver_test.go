@@ -38,7 +38,7 @@ func setupShim(s *oldserver.Server) http.Handler {
 }
 
 // differs lists the golden cases whose replies the old servers did not
-// give: the gateway's deliberate departures (README, LEGACY-CONTRACTS.md)
+// give: the gateway's deliberate departures (docs/dialects.md)
 // and its own codes for outcomes the documents do not name. Every other
 // case must pass against the double as it does against the gateway.
 var differs = map[string]string{
