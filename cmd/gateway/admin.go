@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"legacyauth/gateway/metrics"
@@ -17,31 +20,68 @@ import (
 
 // The admin listener (GATEWAY_ADMIN_LISTEN, loopback by default) serves
 // what operators and load balancers need and the public must not reach:
-// /metrics, /healthz, /readyz and the pprof profiles. None of these is
-// routed on the public listener, where they get the unknown-route 404.
+// /metrics, /healthz, /readyz, and with GATEWAY_ADMIN_TOKEN the admin API
+// (pprof, and what changes state). None of these is routed on the public
+// listener, where they get the unknown-route 404.
 
 // newMetrics builds the metrics the configuration asks for.
 func newMetrics(cfg *Config) *metrics.Metrics {
 	return metrics.New(metrics.Options{ClientVersionHeader: cfg.ClientVersionHeader, ClientVersionLabels: cfg.ClientVersionLabels})
 }
 
-// adminHandler routes the admin endpoints. pprof's handlers are mounted
-// here explicitly. (The package's init also registers them on
-// http.DefaultServeMux, whatever the import; no server here serves that
-// mux: both listeners have their own handler, so that registration is
-// unreachable.)
-func adminHandler(m *metrics.Metrics, checks map[string]func(context.Context) error) http.Handler {
+// adminRoute is an endpoint of the admin API: served only when an admin
+// token is set, and only to a request that carries it.
+type adminRoute struct {
+	pattern string // http.ServeMux's, e.g. "GET /migration"
+	handler http.Handler
+}
+
+// adminRoutes are the admin API's endpoints. pprof's handlers are mounted
+// here explicitly, behind the token: a profile shows the command line
+// and memory, secrets included. (The package's init also registers them
+// on http.DefaultServeMux, whatever the import; no server here serves
+// that mux: both listeners have their own handler, so that registration
+// is unreachable.)
+func adminRoutes(a *app) []adminRoute {
+	return []adminRoute{
+		{"/debug/pprof/", http.HandlerFunc(pprof.Index)}, // also the named profiles: heap, goroutine, block, mutex, allocs, threadcreate
+		{"/debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline)},
+		{"/debug/pprof/profile", http.HandlerFunc(pprof.Profile)},
+		{"/debug/pprof/symbol", http.HandlerFunc(pprof.Symbol)},
+		{"/debug/pprof/trace", http.HandlerFunc(pprof.Trace)},
+	}
+}
+
+// adminHandler routes the admin listener: /metrics, /healthz and /readyz
+// for everyone who reaches it; the admin API (routes) for requests with
+// "Authorization: Bearer <token>", and not at all without a token.
+func adminHandler(m *metrics.Metrics, checks map[string]func(context.Context) error, token string, routes []adminRoute) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	health := healthHandler(checks)
 	mux.Handle("GET /healthz", health)
 	mux.Handle("GET /readyz", health)
-	mux.HandleFunc("/debug/pprof/", pprof.Index) // also the named profiles: heap, goroutine, block, mutex, allocs, threadcreate
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if token != "" {
+		for _, r := range routes {
+			mux.Handle(r.pattern, requireToken(token, r.handler))
+		}
+	}
 	return mux
+}
+
+// requireToken answers 401 unless the request carries the admin token.
+func requireToken(token string, h http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// Compared as digests: constant time whatever the lengths.
+		if sum := sha256.Sum256([]byte(got)); !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gateway admin"`)
+			http.Error(w, "an admin token is required (Authorization: Bearer ...)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // adminWriteTimeout bounds a reply on the admin listener. It is longer than

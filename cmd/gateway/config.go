@@ -53,8 +53,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 
 	// AdminListen is the admin listener's address (/metrics, /healthz,
-	// /readyz, pprof); empty when it is off.
+	// /readyz, the admin API); empty when it is off.
 	AdminListen string
+	// AdminToken guards the admin API; empty: no admin API.
+	AdminToken string
 	// ClientVersionHeader names the header metrics read the client version
 	// from (empty: User-Agent); ClientVersionLabels bounds that label.
 	ClientVersionHeader string
@@ -247,6 +249,13 @@ func baseSettings(c *Config) []setting {
 		{"read-timeout", "GATEWAY_READ_TIMEOUT", "30s", "time a client has to send a whole request, body included", dur(&c.ReadTimeout)},
 		{"write-timeout", "GATEWAY_WRITE_TIMEOUT", "30s", "time to write a reply", dur(&c.WriteTimeout)},
 		{"idle-timeout", "GATEWAY_IDLE_TIMEOUT", "120s", "time an idle keep-alive connection stays open", dur(&c.IdleTimeout)},
+		{"admin-token", "GATEWAY_ADMIN_TOKEN", "", "bearer token of the admin API on the admin listener (pprof, migration, users); at least 16 characters; empty: no admin API, only /healthz, /readyz and /metrics", func(v string) error {
+			if v != "" && len(v) < 16 {
+				return fmt.Errorf("want at least 16 characters")
+			}
+			c.AdminToken = v
+			return nil
+		}},
 		{"admin-listen", "GATEWAY_ADMIN_LISTEN", "127.0.0.1:9090", `address of the admin listener (/metrics, /healthz, /readyz, /debug/pprof/), never on the public one; "off" (or an empty flag) disables it`, func(v string) error {
 			if v == "off" {
 				v = ""

@@ -328,40 +328,58 @@ func TestMetricsOverGoldenCases(t *testing.T) {
 	}
 }
 
-// TestAdminEndpointsOnlyOnAdminListener: /metrics, /healthz, /readyz and
-// pprof answer on the admin handler and are unknown routes on the public one.
+// TestAdminEndpointsOnlyOnAdminListener: /metrics, /healthz, /readyz and,
+// with an admin token, pprof answer on the admin handler and are unknown
+// routes on the public one. Without the token in the request, pprof is
+// 401; without a token configured, it is not served at all.
 func TestAdminEndpointsOnlyOnAdminListener(t *testing.T) {
-	g := startGateway(t)
+	const token = "admin-token-0123456789"
+	g := startGateway(t, "--admin-token", token)
 	admin := adminServer(t, g)
-	paths := []string{"/metrics", "/healthz", "/readyz", "/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap", "/debug/pprof/goroutine?debug=1", "/debug/pprof/symbol"}
-	for _, p := range paths {
-		resp, err := http.Get(g.URL + p)
+	get := func(url, bearer string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "unknown_route") {
-			t.Errorf("public GET %s: %d %.80q, want 404 unknown_route", p, resp.StatusCode, body)
+		return resp.StatusCode, body
+	}
+	open := []string{"/metrics", "/healthz", "/readyz"}
+	pprofPaths := []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap", "/debug/pprof/goroutine?debug=1", "/debug/pprof/symbol"}
+	for _, p := range append(open, pprofPaths...) {
+		if status, body := get(g.URL+p, token); status != http.StatusNotFound || !strings.Contains(string(body), "unknown_route") {
+			t.Errorf("public GET %s: %d %.80q, want 404 unknown_route", p, status, body)
 		}
-		resp, err = http.Get(admin + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("admin GET %s: %d, want 200", p, resp.StatusCode)
+		if status, _ := get(admin+p, token); status != http.StatusOK {
+			t.Errorf("admin GET %s with the token: %d, want 200", p, status)
 		}
 	}
-	resp, err := http.Get(admin + "/debug/pprof/trace?seconds=0.05")
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range pprofPaths {
+		for _, bearer := range []string{"", "wrong-token-0123456789"} {
+			if status, _ := get(admin+p, bearer); status != http.StatusUnauthorized {
+				t.Errorf("admin GET %s with token %q: %d, want 401", p, bearer, status)
+			}
+		}
 	}
-	trace, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || len(trace) == 0 {
-		t.Errorf("admin trace: %d, %d bytes", resp.StatusCode, len(trace))
+	for _, p := range open {
+		if status, _ := get(admin+p, ""); status != http.StatusOK {
+			t.Errorf("admin GET %s without a token: %d, want 200 (read-only)", p, status)
+		}
+	}
+	noToken := adminServer(t, startGateway(t))
+	for _, p := range pprofPaths {
+		if status, _ := get(noToken+p, token); status != http.StatusNotFound {
+			t.Errorf("admin GET %s with no token configured: %d, want 404", p, status)
+		}
+	}
+	if status, trace := get(admin+"/debug/pprof/trace?seconds=0.05", token); status != http.StatusOK || len(trace) == 0 {
+		t.Errorf("admin trace: %d, %d bytes", status, len(trace))
 	}
 	// net/http/pprof's init registers on http.DefaultServeMux whatever
 	// the import: neither listener may fall back on that mux.

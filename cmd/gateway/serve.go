@@ -152,7 +152,12 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	m.Readiness(st.checks)
 	// The gateway is the whole public handler: a ServeMux in front would
 	// redirect paths with dot segments before any dialect or limit saw them.
-	return &app{Handler: gw, Admin: adminHandler(m, st.checks), Metrics: m, Service: svc, Gateway: gw, Limits: lim, Migrator: mig, stores: st}, nil
+	a := &app{Handler: gw, Metrics: m, Service: svc, Gateway: gw, Limits: lim, Migrator: mig, stores: st}
+	if cfg.AdminToken == "" && cfg.AdminListen != "" {
+		log.Info("admin API off: GATEWAY_ADMIN_TOKEN is empty, so the admin listener serves only /healthz, /readyz and /metrics")
+	}
+	a.Admin = adminHandler(m, st.checks, cfg.AdminToken, adminRoutes(a))
+	return a, nil
 }
 
 // guardOf and admitOf keep a nil *Limits (limits off) from becoming a

@@ -122,7 +122,7 @@ func smsSettings(c *Config) []setting {
 // secretSettings are the settings that also read a file: --NAME-file and
 // GATEWAY_NAME_FILE hold a path whose contents (less a final newline) are
 // the value.
-var secretSettings = []string{"secret", "sms-aliyun-access-key-secret", "sms-tencent-secret-key", "sms-twilio-auth-token"}
+var secretSettings = []string{"secret", "admin-token", "sms-aliyun-access-key-secret", "sms-tencent-secret-key", "sms-twilio-auth-token"}
 
 // withSecretFiles adds each secret setting's -file form after it.
 func withSecretFiles(rows []setting) []setting {
