@@ -149,16 +149,30 @@ func (lg *eventLog) insert(e event) {
 	lg.events = slices.Insert(lg.events, i, e)
 }
 
-func (l *MemoryLog) Take(_ context.Context, key, id string, g Gate, now time.Time) (Taken, error) {
-	t := now.UnixNano()
-	sh := l.shard(key, t)
-	defer sh.mu.Unlock()
+// open returns key's log, made when there is none, without the events at
+// or before since. The shard is locked.
+func (sh *logShard) open(key string, since int64) *eventLog {
 	lg := sh.logs[key]
 	if lg == nil {
 		lg = &eventLog{}
 		sh.logs[key] = lg
 	}
-	lg.trim(t - int64(g.Window))
+	lg.trim(since)
+	return lg
+}
+
+// remove drops the event id, if the log holds it.
+func (lg *eventLog) remove(id string) {
+	if i := slices.IndexFunc(lg.events, func(e event) bool { return e.id == id }); i >= 0 {
+		lg.events = slices.Delete(lg.events, i, i+1)
+	}
+}
+
+func (l *MemoryLog) Take(_ context.Context, key, id string, g Gate, now time.Time) (Taken, error) {
+	t := now.UnixNano()
+	sh := l.shard(key, t)
+	defer sh.mu.Unlock()
+	lg := sh.open(key, t-int64(g.Window))
 	var oldest, newest int64
 	if n := len(lg.events); n > 0 {
 		oldest, newest = lg.events[0].at, lg.events[n-1].at
@@ -179,12 +193,7 @@ func (l *MemoryLog) Return(_ context.Context, key, id string) error {
 	sh := l.shard(key, 0)
 	defer sh.mu.Unlock()
 	if lg := sh.logs[key]; lg != nil {
-		for i, e := range lg.events {
-			if e.id == id {
-				lg.events = append(lg.events[:i], lg.events[i+1:]...)
-				break
-			}
-		}
+		lg.remove(id)
 	}
 	return nil
 }
@@ -200,18 +209,8 @@ func (l *MemoryLog) Remember(_ context.Context, key, member string, now time.Tim
 	t := now.UnixNano()
 	sh := l.shard(key, t)
 	defer sh.mu.Unlock()
-	lg := sh.logs[key]
-	if lg == nil {
-		lg = &eventLog{}
-		sh.logs[key] = lg
-	}
-	lg.trim(t - int64(keep))
-	for i, e := range lg.events {
-		if e.id == member {
-			lg.events = append(lg.events[:i], lg.events[i+1:]...)
-			break
-		}
-	}
+	lg := sh.open(key, t-int64(keep))
+	lg.remove(member)
 	lg.insert(event{at: t, id: member})
 	if n := len(lg.events); n > max {
 		lg.events = append(lg.events[:0], lg.events[n-max:]...)
