@@ -155,7 +155,7 @@ func (s *Service) SendCode(ctx context.Context, req SendCodeRequest) (*SendCodeR
 		return nil, E(op, Invalid, "code length out of range")
 	}
 	if req.Purpose != PurposeAny {
-		if err := s.guard(ctx).AllowLookup(ctx); err != nil {
+		if err := s.allowLookup(ctx, phone); err != nil {
 			return nil, err
 		}
 		if err := s.expectRegistered(ctx, op, phone, req.Purpose == PurposeReset); err != nil {
@@ -224,6 +224,18 @@ func (s *Service) registered(ctx context.Context, op, phone string) (bool, error
 	}
 }
 
+// allowLookup applies the per-address limit on registration look-ups to
+// phone (E.164), except to test numbers (GATEWAY_TEST_PHONES): whether one
+// of them is registered tells nothing about a user, and `contract verify`
+// looks many of them up from one address (contracts/GOLDEN-FORMAT.md).
+// Every other phone is counted as before.
+func (s *Service) allowLookup(ctx context.Context, phone string) error {
+	if _, test := codeFor(s.cfg.TestPhones, phone, maxCodeLen); test {
+		return nil
+	}
+	return s.guard(ctx).AllowLookup(ctx)
+}
+
 // IsRegistered reports whether a user has the phone. Errors: Invalid.
 func (s *Service) IsRegistered(ctx context.Context, phone string) (bool, error) {
 	const op = "core.IsRegistered"
@@ -231,7 +243,7 @@ func (s *Service) IsRegistered(ctx context.Context, phone string) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	if err := s.guard(ctx).AllowLookup(ctx); err != nil {
+	if err := s.allowLookup(ctx, p); err != nil {
 		return false, err
 	}
 	return s.registered(ctx, op, p)
@@ -410,7 +422,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 		return nil, err
 	}
 	// The answer reveals whether the phone is registered, code or not.
-	if err := s.guard(ctx).AllowLookup(ctx); err != nil {
+	if err := s.allowLookup(ctx, phone); err != nil {
 		return nil, err
 	}
 	if err := s.expectRegistered(ctx, op, phone, false); err != nil {
@@ -539,7 +551,7 @@ func (s *Service) ResetPassword(ctx context.Context, req ResetRequest) error {
 		return err
 	}
 	// The answer reveals whether the phone is registered, code or not.
-	if err := s.guard(ctx).AllowLookup(ctx); err != nil {
+	if err := s.allowLookup(ctx, phone); err != nil {
 		return err
 	}
 	u, err := s.store.UserByPhone(ctx, phone)
