@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,7 +53,12 @@ func randomPrefix() string {
 // prefix's keys when the test ends.
 func openTest(tb testing.TB, opts Options) *Store {
 	tb.Helper()
-	u := testURL(tb)
+	return openTestURL(tb, testURL(tb), opts)
+}
+
+// openTestURL is openTest on the Redis at u, in any of Open's forms.
+func openTestURL(tb testing.TB, u string, opts Options) *Store {
+	tb.Helper()
 	if opts.Prefix == "" {
 		opts.Prefix = randomPrefix()
 	}
@@ -78,45 +85,64 @@ func openTest(tb testing.TB, opts Options) *Store {
 // prefix* and DEL), over a client of its own: the test may close its Store.
 func cleanPrefix(tb testing.TB, u, prefix string) {
 	tb.Helper()
-	ro, err := goredis.ParseURL(u)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	tb.Cleanup(func() {
-		c := goredis.NewClient(ro)
+		c, _, _, err := newClient(u, 5*time.Second)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
 		defer c.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
+		keys, err := scanAll(ctx, c, prefix+"*")
+		if err != nil {
 			tb.Errorf("cleanup: SCAN %s*: %v", prefix, err)
 			return
 		}
-		for len(keys) > 0 {
-			n := min(len(keys), 500)
-			if err := c.Del(ctx, keys[:n]...).Err(); err != nil {
+		// One DEL a key: in a Cluster the keys of one DEL must share a slot.
+		for _, k := range keys {
+			if err := c.Del(ctx, k).Err(); err != nil {
 				tb.Errorf("cleanup: DEL: %v", err)
 				return
 			}
-			keys = keys[n:]
 		}
 	})
+}
+
+// scanAll returns the keys matching pattern, on every master of a Cluster.
+func scanAll(ctx context.Context, c goredis.UniversalClient, pattern string) ([]string, error) {
+	scan := func(ctx context.Context, c *goredis.Client) ([]string, error) {
+		var keys []string
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		return keys, iter.Err()
+	}
+	switch c := c.(type) {
+	case *goredis.Client:
+		return scan(ctx, c)
+	case *goredis.ClusterClient:
+		var mu sync.Mutex
+		var all []string
+		err := c.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error {
+			keys, err := scan(ctx, n)
+			mu.Lock()
+			all = append(all, keys...)
+			mu.Unlock()
+			return err
+		})
+		return all, err
+	}
+	return nil, fmt.Errorf("unexpected client %T", c)
 }
 
 // countKeys counts the keys under prefix.
 func countKeys(tb testing.TB, s *Store, pattern string) int {
 	tb.Helper()
-	n := 0
-	iter := s.client.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		n++
-	}
-	if err := iter.Err(); err != nil {
+	keys, err := scanAll(ctx, s.client, pattern)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	return n
+	return len(keys)
 }

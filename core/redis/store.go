@@ -51,7 +51,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
+	neturl "net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -88,7 +89,8 @@ const (
 
 // Store is a core.EphemeralStore over Redis. It is safe for concurrent use.
 type Store struct {
-	client  *goredis.Client
+	client  goredis.UniversalClient
+	mode    string // ModeSingle, ModeCluster or ModeSentinel
 	prefix  string
 	timeout time.Duration
 	log     *slog.Logger
@@ -99,11 +101,29 @@ type Store struct {
 
 var _ core.EphemeralStore = (*Store)(nil)
 
-// Open connects to the Redis server at url (redis://[user:password@]host:port/db,
-// or rediss:// for TLS; see goredis.ParseURL). Open fails only on a bad URL
-// or bad options: when the server does not answer it logs a warning and
-// returns a Store whose calls answer core.Unavailable until the server is
-// back. Callers that must not start without Redis call Ping.
+// Open connects to Redis at url, in one of three forms (go-redis's own,
+// see ParseURL, ParseClusterURL and ParseFailoverURL in
+// github.com/redis/go-redis/v9):
+//
+//	redis://[user:password@]host:port/db
+//	    one server (rediss:// for TLS);
+//	redis://[user:password@]host1:port1?addr=host2:port2&addr=host3:port3
+//	    a Redis Cluster: any "addr" parameter (or cluster=true, for one seed
+//	    address such as a managed service's configuration endpoint) makes the
+//	    addresses seed nodes of a cluster; database 0 only;
+//	redis://[sentinel-user:sentinel-password@]sentinel1:26379/db?master_name=mymaster&addr=sentinel2:26379&password=master-password
+//	    Redis Sentinel: "master_name" makes the addresses sentinels, which
+//	    name the current master; the user info is the sentinels'
+//	    credentials, the "username" and "password" parameters the master's.
+//
+// Other go-redis parameters (pool_size, ...) are accepted; the time-outs
+// and retries are the Store's (Options.OpTimeout, no retries) whatever
+// they say.
+//
+// Open fails only on a bad URL or bad options: when the server does not
+// answer it logs a warning and returns a Store whose calls answer
+// core.Unavailable until the server is back. Callers that must not start
+// without Redis call Ping.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	const op = "redis.Open"
 	if opts.Prefix == "" {
@@ -118,7 +138,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	ro, err := goredis.ParseURL(url)
+	client, mode, addr, err := newClient(url, opts.OpTimeout)
 	if err != nil {
 		return nil, &core.Error{Op: op, Kind: core.Invalid, Msg: "bad redis URL", Err: redactURLError(err)}
 	}
@@ -126,19 +146,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	// to standard error; it then breaks a JSON log. The last store opened
 	// names the logger, which in a gateway is the one logger there is.
 	goredis.SetLogger(clientLogger{opts.Logger})
-	ro.DialTimeout = opts.OpTimeout
-	ro.ReadTimeout = opts.OpTimeout
-	ro.WriteTimeout = opts.OpTimeout
-	ro.PoolTimeout = opts.OpTimeout
-	ro.ContextTimeoutEnabled = true // the per-call deadline bounds reads and writes too
-	ro.MaxRetries = -1              // the scripts are not idempotent: see the package doc
-	ro.DialerRetries = 2
-	ro.DialerRetryTimeout = 50 * time.Millisecond
-	ro.DisableIdentity = true // no CLIENT SETINFO round trip on each new connection
-	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 
 	s := &Store{
-		client:  goredis.NewClient(ro),
+		client:  client,
+		mode:    mode,
 		prefix:  opts.Prefix,
 		timeout: opts.OpTimeout,
 		log:     opts.Logger,
@@ -151,14 +162,105 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	defer cancel()
 	if _, err := s.limiter.store(lctx); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "redis does not answer yet; calls fail until it does",
-			slog.String("addr", ro.Addr), slog.String("err", s.fail(op, err).Error()))
+			slog.String("mode", mode), slog.String("addr", addr), slog.String("err", s.fail(op, err).Error()))
 	}
 	return s, nil
 }
 
+// Deployment modes, as Mode reports them.
+const (
+	ModeSingle   = "single"
+	ModeCluster  = "cluster"
+	ModeSentinel = "sentinel"
+)
+
+// Mode is how the Store reaches Redis: ModeSingle, ModeCluster or
+// ModeSentinel.
+func (s *Store) Mode() string { return s.mode }
+
+// newClient parses url in one of Open's forms and returns its client, the
+// mode and the addresses (for logs: no credentials).
+func newClient(raw string, timeout time.Duration) (goredis.UniversalClient, string, string, error) {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return nil, "", "", err
+	}
+	q := u.Query()
+	switch {
+	case q.Has("master_name"):
+		o, err := goredis.ParseFailoverURL(raw)
+		if err != nil {
+			return nil, "", "", err
+		}
+		if o.MasterName == "" {
+			return nil, "", "", errors.New("master_name is empty")
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeout, timeout, timeout, timeout
+		o.ContextTimeoutEnabled = true
+		o.MaxRetries = -1
+		o.DialerRetries, o.DialerRetryTimeout = 2, 50*time.Millisecond
+		o.DisableIdentity = true
+		return goredis.NewFailoverClient(o), ModeSentinel, strings.Join(o.SentinelAddrs, ","), nil
+	case q.Has("addr") || q.Has("cluster"):
+		cluster := true
+		if q.Has("cluster") {
+			if cluster, err = strconv.ParseBool(q.Get("cluster")); err != nil {
+				return nil, "", "", fmt.Errorf("cluster=%q: want true or false", q.Get("cluster"))
+			}
+			q.Del("cluster")
+			u.RawQuery = q.Encode()
+		}
+		if !cluster && q.Has("addr") {
+			return nil, "", "", errors.New("addr parameters name cluster nodes or sentinels: cluster=false needs master_name")
+		}
+		if !cluster {
+			return newSingle(u.String(), timeout)
+		}
+		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+			return nil, "", "", errors.New("a Redis Cluster has database 0 only")
+		}
+		u.Path = ""
+		o, err := goredis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, "", "", err
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeout, timeout, timeout, timeout
+		o.ContextTimeoutEnabled = true
+		// MaxRetries bounds nothing the scripts care about here: a
+		// ClusterClient follows MOVED/ASK redirects (MaxRedirects) and, as
+		// go-redis cannot tell them apart, retries a command once after a
+		// dropped connection; see the package doc.
+		o.MaxRetries = -1
+		o.DialerRetries, o.DialerRetryTimeout = 2, 50*time.Millisecond
+		o.DisableIdentity = true
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		return goredis.NewClusterClient(o), ModeCluster, strings.Join(o.Addrs, ","), nil
+	default:
+		return newSingle(raw, timeout)
+	}
+}
+
+func newSingle(raw string, timeout time.Duration) (goredis.UniversalClient, string, string, error) {
+	ro, err := goredis.ParseURL(raw)
+	if err != nil {
+		return nil, "", "", err
+	}
+	ro.DialTimeout = timeout
+	ro.ReadTimeout = timeout
+	ro.WriteTimeout = timeout
+	ro.PoolTimeout = timeout
+	ro.ContextTimeoutEnabled = true // the per-call deadline bounds reads and writes too
+	ro.MaxRetries = -1              // the scripts are not idempotent: see the package doc
+	ro.DialerRetries = 2
+	ro.DialerRetryTimeout = 50 * time.Millisecond
+	ro.DisableIdentity = true // no CLIENT SETINFO round trip on each new connection
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return goredis.NewClient(ro), ModeSingle, ro.Addr, nil
+}
+
 // redactURLError keeps the URL (and so a password) out of a parse error.
 func redactURLError(err error) error {
-	var ue *url.Error
+	var ue *neturl.Error
 	if errors.As(err, &ue) {
 		return ue.Err
 	}
