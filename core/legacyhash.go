@@ -23,7 +23,11 @@ import (
 //	$legacy$sha1$<40 hex>               sha1(password)
 //	$legacy$sha256-salt-pw$<salt hex>$<64 hex>   sha256(salt ‖ password)
 //	$legacy$sha256-pw-salt$<salt hex>$<64 hex>   sha256(password ‖ salt)
+//	$legacy$discuz$<salt hex>$<32 hex>  md5(md5hex(password) ‖ salt), Discuz!/UCenter
 //	$legacy$plain$<password>            the password itself
+//
+// and the hash strings of werkzeug, Django, passlib, sha-crypt and phpass
+// as those libraries write them (legacyhash_kdf.go).
 //
 // Digests are hex (either case), as old servers usually kept them. A salt
 // is the hex of the exact bytes the old server concatenated (for a text
@@ -42,6 +46,7 @@ const (
 	FormatSHA1         = "sha1"
 	FormatSHA256SaltPW = "sha256-salt-pw"
 	FormatSHA256PWSalt = "sha256-pw-salt"
+	FormatDiscuz       = "discuz"
 	FormatPlain        = "plain"
 
 	legacyPrefix = "$legacy$"
@@ -58,7 +63,14 @@ const (
 
 // LegacyFormats are the formats an import may name (hash_format), in the
 // order help texts list them.
-var LegacyFormats = []string{FormatArgon2id, FormatBcrypt, FormatMD5, FormatSHA1, FormatSHA256SaltPW, FormatSHA256PWSalt, FormatPlain}
+var LegacyFormats = []string{FormatArgon2id, FormatBcrypt, FormatMD5, FormatSHA1, FormatSHA256SaltPW, FormatSHA256PWSalt, FormatDiscuz,
+	FormatWerkzeugPBKDF2, FormatWerkzeugScrypt, FormatDjangoPBKDF2, FormatPasslibPBKDF2, FormatSHA256Crypt, FormatSHA512Crypt, FormatPHPass, FormatPlain}
+
+// saltedFormat reports the formats whose salt comes apart from the hash (salt
+// or salt_hex in an import).
+func saltedFormat(format string) bool {
+	return format == FormatSHA256SaltPW || format == FormatSHA256PWSalt || format == FormatDiscuz
+}
 
 // LegacyPlain is the stored form of a plain password kept until the first
 // login.
@@ -66,22 +78,23 @@ func LegacyPlain(password string) string { return legacyPrefix + FormatPlain + "
 
 // ComposeHash builds the stored hash of a digest an old server kept in
 // format (any but plain): self-describing formats are the digest itself;
-// md5 and sha1 get their $legacy$ prefix; the salted sha256 formats take
-// salt, the exact bytes the old server concatenated (nil when none was
+// md5 and sha1 get their $legacy$ prefix; the salted formats (sha256,
+// discuz) take salt, the exact bytes the old server concatenated (nil when none was
 // given: an error for them, as it is for the others to give one). The
 // result is checked to parse as format.
 func ComposeHash(format, digest string, salt []byte) (string, error) {
-	salted := format == FormatSHA256SaltPW || format == FormatSHA256PWSalt
+	salted := saltedFormat(format)
 	if !salted && salt != nil {
-		return "", fmt.Errorf("salt is only for %s and %s", FormatSHA256SaltPW, FormatSHA256PWSalt)
+		return "", fmt.Errorf("salt is only for %s, %s and %s", FormatSHA256SaltPW, FormatSHA256PWSalt, FormatDiscuz)
 	}
 	var h string
 	switch format {
-	case FormatArgon2id, FormatBcrypt:
+	case FormatArgon2id, FormatBcrypt, FormatWerkzeugPBKDF2, FormatWerkzeugScrypt, FormatDjangoPBKDF2,
+		FormatPasslibPBKDF2, FormatSHA256Crypt, FormatSHA512Crypt, FormatPHPass:
 		h = digest // self-describing already
 	case FormatMD5, FormatSHA1:
 		h = legacyPrefix + format + "$" + digest
-	case FormatSHA256SaltPW, FormatSHA256PWSalt:
+	case FormatSHA256SaltPW, FormatSHA256PWSalt, FormatDiscuz:
 		if salt == nil {
 			return "", fmt.Errorf(`hash_format %s needs salt or salt_hex ("" for none)`, format)
 		}
@@ -105,6 +118,9 @@ type legacyHash struct {
 	salt   []byte
 	digest []byte // md5, sha1, sha256; the plain password for plain
 	bcrypt []byte // the whole bcrypt string
+	// derive, for the formats of legacyhash_kdf.go, computes from a
+	// password what digest holds.
+	derive func(password []byte) []byte
 }
 
 // HashFormat returns the format of a stored password hash (one of the
@@ -137,6 +153,9 @@ func parseLegacy(s string) (*legacyHash, error) {
 	if isBcrypt(s) {
 		return parseBcrypt(s)
 	}
+	if h, matched, err := parseKDF(s); matched {
+		return h, err
+	}
 	rest, ok := strings.CutPrefix(s, legacyPrefix)
 	if !ok {
 		return nil, fmt.Errorf("unknown password hash format")
@@ -158,7 +177,7 @@ func parseLegacy(s string) (*legacyHash, error) {
 			return nil, fmt.Errorf("bad %s digest: %w", format, err)
 		}
 		return &legacyHash{format: format, digest: d}, nil
-	case FormatSHA256SaltPW, FormatSHA256PWSalt:
+	case FormatSHA256SaltPW, FormatSHA256PWSalt, FormatDiscuz:
 		saltHex, digestHex, ok := strings.Cut(rest, "$")
 		if !ok {
 			return nil, fmt.Errorf("bad %s hash: want <salt hex>$<digest hex>", format)
@@ -167,7 +186,11 @@ func parseLegacy(s string) (*legacyHash, error) {
 		if err != nil || len(salt) > maxSaltLen {
 			return nil, fmt.Errorf("bad %s salt: want at most %d bytes in hex", format, maxSaltLen)
 		}
-		d, err := decodeDigest(digestHex, sha256.Size)
+		size := sha256.Size
+		if format == FormatDiscuz {
+			size = md5.Size
+		}
+		d, err := decodeDigest(digestHex, size)
 		if err != nil {
 			return nil, fmt.Errorf("bad %s digest: %w", format, err)
 		}
@@ -237,6 +260,9 @@ func verifyLegacy(password, stored string, want HashParams) (ok, stale bool, err
 var timingSalt = sha256.Sum256([]byte("legacy hash timing pad"))
 
 func (h *legacyHash) verify(password string) bool {
+	if h.derive != nil {
+		return subtle.ConstantTimeCompare(h.derive([]byte(password)), h.digest) == 1
+	}
 	switch h.format {
 	case FormatBcrypt:
 		pw := []byte(password)
@@ -264,6 +290,14 @@ func (h *legacyHash) verify(password string) bool {
 			m.Write([]byte(password))
 			m.Write(h.salt)
 		}
+		return subtle.ConstantTimeCompare(m.Sum(nil), h.digest) == 1
+	case FormatDiscuz:
+		// UCenter's md5(md5($password).$salt): the inner digest in
+		// lowercase hex, as PHP's md5() returns it.
+		inner := md5.Sum([]byte(password))
+		m := md5.New()
+		m.Write([]byte(hex.EncodeToString(inner[:])))
+		m.Write(h.salt)
 		return subtle.ConstantTimeCompare(m.Sum(nil), h.digest) == 1
 	}
 	return false
