@@ -51,6 +51,24 @@ type Options struct {
 	// parameter of the URL if present, else the greater of 4 and
 	// GOMAXPROCS (pgxpool's default).
 	MaxConns int
+	// ExecMode is pgx's query exec mode (pgx.QueryExecMode), by name:
+	// cache_statement (pgx's default: named prepared statements, cached per
+	// connection), cache_describe, describe_exec, exec or simple_protocol.
+	// Empty: the URL's default_query_exec_mode parameter if any, else pgx's
+	// default. Behind PgBouncer in transaction pooling mode (which hands
+	// each transaction any server connection and, before 1.21, keeps no
+	// prepared statement) use exec, simple_protocol or cache_describe;
+	// describe_exec and cache_statement fail there. See ExecModes.
+	ExecMode string
+}
+
+// ExecModes are the names Options.ExecMode accepts, and their modes.
+var ExecModes = map[string]pgx.QueryExecMode{
+	"cache_statement": pgx.QueryExecModeCacheStatement,
+	"cache_describe":  pgx.QueryExecModeCacheDescribe,
+	"describe_exec":   pgx.QueryExecModeDescribeExec,
+	"exec":            pgx.QueryExecModeExec,
+	"simple_protocol": pgx.QueryExecModeSimpleProtocol,
 }
 
 // Store implements core.Store and core.EphemeralStore on PostgreSQL. It is
@@ -108,6 +126,13 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		pcfg.MaxConns = int32(opts.MaxConns)
 	}
+	if opts.ExecMode != "" {
+		mode, ok := ExecModes[opts.ExecMode]
+		if !ok {
+			return nil, core.E(op, core.Invalid, "unknown query exec mode (want cache_statement, cache_describe, describe_exec, exec or simple_protocol)")
+		}
+		pcfg.ConnConfig.DefaultQueryExecMode = mode
+	}
 	pcfg.MaxConnIdleTime = 5 * time.Minute
 	cfg := pcfg.ConnConfig
 	// Every connection resolves unqualified names in the schema only.
@@ -131,6 +156,14 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.pool.Close()
 		return nil, s.fail(op, err)
 	}
+	cctx, cancel = context.WithTimeout(ctx, opts.OpTimeout)
+	err = checkSearchPath(cctx, c.Conn(), opts.Schema)
+	cancel()
+	if err != nil {
+		c.Release()
+		s.pool.Close()
+		return nil, err
+	}
 	mctx, cancel := context.WithTimeout(ctx, opts.MigrateTimeout)
 	err = migrate(mctx, c.Conn(), opts.Schema, s.log)
 	cancel()
@@ -144,6 +177,30 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		go s.sweeper(opts.SweepInterval)
 	}
 	return s, nil
+}
+
+// checkSearchPath makes sure unqualified names resolve in schema: the
+// search_path Open asks for is a startup parameter, which a connection
+// pooler may drop (PgBouncer lists it in ignore_startup_parameters). Then
+// the server's own search_path must put schema first (PgBouncer's
+// connect_query, or ALTER ROLE ... SET search_path), else the tables would
+// be created and looked for in another schema: Open fails instead.
+func checkSearchPath(ctx context.Context, c *pgx.Conn, schema string) error {
+	var current, path string
+	if err := c.QueryRow(ctx, "SELECT coalesce(current_schema(), ''), current_setting('search_path')").Scan(&current, &path); err != nil {
+		return (&Store{}).fail("postgres.Open", err)
+	}
+	first, _, _ := strings.Cut(path, ",")
+	first = strings.TrimSpace(first)
+	if unq, ok := strings.CutPrefix(first, `"`); ok {
+		first = strings.ReplaceAll(strings.TrimSuffix(unq, `"`), `""`, `"`)
+	}
+	if current == schema || first == schema {
+		return nil
+	}
+	return core.E("postgres.Open", core.Invalid, fmt.Sprintf("the connection's search_path (%s) does not put the schema %q first: "+
+		"behind a pooler that drops the search_path startup parameter (PgBouncer), set it on the server side "+
+		"(PgBouncer's connect_query, or ALTER ROLE ... SET search_path)", path, schema))
 }
 
 // Ping reports whether the database answers within OpTimeout.
