@@ -33,7 +33,11 @@ type Case struct {
 	File      string
 	Setup     []Directive
 	Exchanges []Exchange
-	archive   *txtar.Archive
+	// Departs is why the gateway answers this case otherwise than the old
+	// server did (a `departs <reason>` line), "" when both answer alike;
+	// a run against an old server skips it.
+	Departs string
+	archive *txtar.Archive
 }
 
 // Directive is one `setup` line of a case's comment.
@@ -86,8 +90,12 @@ func Parse(file string, data []byte) (*Case, error) {
 		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
 			continue
 		}
+		if f[0] == "departs" && len(f) > 1 {
+			c.Departs = strings.Join(f[1:], " ")
+			continue
+		}
 		if f[0] != "setup" || len(f) < 2 {
-			return nil, fmt.Errorf("%s:%d: want `setup <verb> ...` or a # comment", file, i+1)
+			return nil, fmt.Errorf("%s:%d: want `setup <verb> ...`, `departs <reason>` or a # comment", file, i+1)
 		}
 		c.Setup = append(c.Setup, Directive{Verb: f[1], Args: f[2:]})
 	}
@@ -143,6 +151,21 @@ type Target struct {
 	// options; otherwise cases with options are skipped.
 	InProcess bool
 	Timeout   time.Duration
+
+	// TestCode is the fixed code of the target's test numbers
+	// (GATEWAY_TEST_PHONES): a dialect's code is its first
+	// CodeLength[dialect] digits. Set with Phones; it replaces LastCode.
+	TestCode   string
+	CodeLength map[string]int
+	// Phones, when set, gives every case fresh numbers: each mainland
+	// mobile in a case (11 digits starting with 1) is replaced, the same
+	// way throughout the case, by a number Phones returns (11 digits), so
+	// a case can run again on a target that kept the last run's users.
+	Phones func(ctx context.Context) (string, error)
+	// OldServer is true when the target is an old server: cases that need
+	// /v1 set-up, which old servers lack, and cases where the gateway
+	// departs from them (Case.Departs) are skipped.
+	OldServer bool
 }
 
 // Result is the outcome of one case.
@@ -167,6 +190,18 @@ func Run(ctx context.Context, t Target, c *Case) *Result {
 		res.Skipped = why
 		return res
 	}
+	if t.TestCode != "" {
+		code := t.testCode(c.Dialect)
+		t.LastCode = func() string { return code }
+	}
+	if t.Phones != nil {
+		fresh, err := freshPhones(ctx, t.Phones, c)
+		if err != nil {
+			res.Diffs = append(res.Diffs, fmt.Sprintf("%s: %v", c.File, err))
+			return res
+		}
+		c = fresh
+	}
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: t.timeout(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -179,13 +214,14 @@ func Run(ctx context.Context, t Target, c *Case) *Result {
 	for i, ex := range c.Exchanges {
 		actual, err := t.exchange(ctx, client, ex.Request)
 		if err != nil {
-			res.Diffs = append(res.Diffs, fmt.Sprintf("%s: exchange %d: %v", c.File, i+1, err))
+			res.Diffs = append(res.Diffs, fmt.Sprintf("%s: exchange %d: %v%s", c.File, i+1, err, t.unreachable(err)))
 			return res
 		}
 		res.Actual = append(res.Actual, actual.String())
-		res.Received = append(res.Received, Received{Status: actual.status, Header: actual.header, Body: []byte(actual.body)})
+		res.Received = append(res.Received, Received{Status: actual.status, Header: actual.header, Body: []byte(actual.body), Request: actual.request})
 		d := compare(c.File, i+1, ex.Response, actual, t.code())
 		if d != "" {
+			d += limitHint(ex.Response, actual)
 			res.Diffs = append(res.Diffs, d)
 		}
 		res.matched = append(res.matched, d == "")
@@ -200,6 +236,16 @@ func (t Target) timeout() time.Duration {
 	return 10 * time.Second
 }
 
+// testCode is the test numbers' code as sender ("v1" or a dialect) sends
+// it: its first CodeLength[sender] digits.
+func (t Target) testCode(sender string) string {
+	n := t.CodeLength[sender]
+	if n <= 0 || n > len(t.TestCode) {
+		n = len(t.TestCode)
+	}
+	return t.TestCode[:n]
+}
+
 func (t Target) code() string {
 	if t.LastCode == nil {
 		return ""
@@ -209,22 +255,31 @@ func (t Target) code() string {
 
 func (t Target) cannotRun(c *Case) string {
 	usesCode := strings.Contains(string(txtar.Format(c.archive)), "{{code}}")
+	if t.OldServer && c.Departs != "" {
+		return "the gateway departs from the old server here (" + c.Departs + "): TestGolden checks it against the gateway"
+	}
 	for _, d := range c.Setup {
 		switch d.Verb {
 		case "advance":
 			if t.Advance == nil {
-				return "needs the server's clock (setup advance)"
+				return "needs the server's clock (setup advance): it runs in-process only (go test ./cmd/gateway -run TestGolden)"
 			}
 		case "option":
 			if !t.InProcess {
-				return "needs a gateway started with options " + strings.Join(d.Args, " ")
+				return "needs a gateway started with " + strings.Join(d.Args, " ") + ": it runs in-process only (go test ./cmd/gateway -run TestGolden)"
 			}
 		case "register", "code":
 			usesCode = true
+			if t.OldServer && (d.Verb == "register" || viaV1(c.Dialect, d)) {
+				return "needs /v1 set-up (setup " + d.Verb + "), which an old server does not have: verify it against the gateway"
+			}
 		}
 	}
-	if usesCode && t.LastCode == nil {
-		return "needs the codes the server sends (see --sms-sink)"
+	if usesCode && t.LastCode == nil && t.TestCode == "" {
+		if t.OldServer {
+			return "needs the codes the server sends: an old server's SMS go to real phones"
+		}
+		return "needs the codes the server sends: pass --test-phones as the target's GATEWAY_TEST_PHONES, or --sms-sink with the target's GATEWAY_SMS_WEBHOOK"
 	}
 	return ""
 }
@@ -246,13 +301,28 @@ func (t Target) setup(ctx context.Context, client *http.Client, dialect string, 
 		if err := t.postV1(ctx, client, "/v1/codes", map[string]string{"phone": d.Args[0], "purpose": "register"}, http.StatusOK); err != nil {
 			return err
 		}
-		u := map[string]string{"phone": d.Args[0], "password": d.Args[1], "code": t.code()}
+		code := t.code()
+		if t.TestCode != "" {
+			code = t.testCode("v1") // sent through /v1, not the case's dialect
+		}
+		u := map[string]string{"phone": d.Args[0], "password": d.Args[1], "code": code}
 		if len(d.Args) == 3 {
 			u["device_id"] = d.Args[2]
 		}
 		return t.postV1(ctx, client, "/v1/users", u, http.StatusCreated)
 	}
 	return fmt.Errorf("unknown directive")
+}
+
+// viaV1 reports whether a `setup code` directive sends through /v1 (see
+// sendCode).
+func viaV1(dialect string, d Directive) bool {
+	if d.Verb != "code" || len(d.Args) != 2 {
+		return false
+	}
+	purpose := d.Args[1]
+	return !(dialect == "apiv4" && (purpose == "register" || purpose == "reset")) &&
+		!(dialect == "caraccessories" && purpose == "any")
 }
 
 // sendCode asks for a code through the case's own dialect, at its default
@@ -288,7 +358,7 @@ func (t Target) sendCode(ctx context.Context, client *http.Client, dialect, phon
 	}
 	_ = json.Unmarshal(got, &reply)
 	if resp.StatusCode != http.StatusOK || (fmt.Sprint(reply.Code) != "200" && fmt.Sprint(reply.Status) != "1") {
-		return fmt.Errorf("%s's send answered %d: %s", dialect, resp.StatusCode, got)
+		return fmt.Errorf("%s's send answered %d: %s%s", dialect, resp.StatusCode, got, setupHint(resp))
 	}
 	return nil
 }
@@ -307,16 +377,25 @@ func (t Target) postV1(ctx context.Context, client *http.Client, path string, bo
 	defer resp.Body.Close()
 	got, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != want {
-		return fmt.Errorf("%s answered %d: %s", path, resp.StatusCode, got)
+		return fmt.Errorf("%s answered %d: %s%s", path, resp.StatusCode, got, setupHint(resp))
 	}
 	return nil
 }
 
-// Received is a response as received.
+// Received is a response as received, with the request that got it.
 type Received struct {
-	Status int
-	Header http.Header
-	Body   []byte
+	Status  int
+	Header  http.Header
+	Body    []byte
+	Request Sent
+}
+
+// Sent is a request as sent: placeholders filled in, Target the path and
+// query.
+type Sent struct {
+	Method, Target string
+	Header         http.Header
+	Body           []byte
 }
 
 // RequestLine returns the method and target (path and query) of the
@@ -329,9 +408,10 @@ func (e Exchange) RequestLine() (method, target string) {
 
 // response is a received response, kept in the golden format.
 type response struct {
-	status int
-	header http.Header
-	body   string
+	status  int
+	header  http.Header
+	body    string
+	request Sent
 }
 
 // String renders the response with every header, sorted (for -update and
@@ -390,7 +470,11 @@ func (t Target) exchange(ctx context.Context, client *http.Client, raw string) (
 	if err != nil {
 		return nil, err
 	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: string(got)}, nil
+	sent := Sent{Method: method, Target: strings.TrimSpace(target), Header: req.Header.Clone(), Body: []byte(body)}
+	if req.Host != "" {
+		sent.Header.Set("Host", req.Host)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: string(got), request: sent}, nil
 }
 
 // compare checks a response against its golden text and returns a readable

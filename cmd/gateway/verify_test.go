@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"legacyauth/internal/oldserver"
 )
 
 // TestContractVerifyCommand replays every golden case against a running
@@ -52,4 +57,88 @@ func TestContractVerifyCommand(t *testing.T) {
 	if err == nil || !strings.Contains(out.String(), "FAIL apiv4/broken") || !strings.Contains(out.String(), `code\": -7`) {
 		t.Fatalf("a wrong expectation was not reported: %v\n%s", err, out.String())
 	}
+}
+
+// TestContractVerifyDeployed runs verify as an operator would against a
+// gateway as deployed: default settings (limits on, an address's budgets
+// shared by every case), plus GATEWAY_TEST_PHONES. Twice in a row on the
+// same target: each run takes fresh test numbers, so the second run meets
+// none of the first run's users. Only the cases that need the clock or
+// start-up options are skipped, each with its reason.
+func TestContractVerifyDeployed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a gateway process")
+	}
+	const phones = "+8613800000xxx=246810"
+	t.Setenv("GATEWAY_TEST_PHONES", phones) // the child's environment
+	child := startChildArgs(t, "--data-dir", t.TempDir())
+	skipReason := regexp.MustCompile(`^SKIP \S+: needs (the server's clock \(setup advance\)|a gateway started with \S+): it runs in-process only`)
+	for i := 1; i <= 2; i++ {
+		var out bytes.Buffer
+		err := run2(t, []string{"contract", "verify", "--target", child.URL, "--test-phones", phones, "../../testdata"}, &out)
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", i, err, out.String())
+		}
+		skipped := 0
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(line, "SKIP ") {
+				skipped++
+				if !skipReason.MatchString(line) {
+					t.Errorf("run %d: a skip other than the clock or options: %s", i, line)
+				}
+			}
+		}
+		if skipped > 8 {
+			t.Errorf("run %d: %d skipped, want at most the 8 clock and option cases", i, skipped)
+		}
+		t.Logf("run %d: %s", i, lastLine(out.String()))
+	}
+}
+
+// TestContractVerifyOldServer points verify at the old servers' doubles,
+// as an operator points it at the real old servers before switching
+// traffic: every case an old server can answer (no /v1 set-up, no
+// departure of the gateway's) must pass against them.
+func TestContractVerifyOldServer(t *testing.T) {
+	mux := http.NewServeMux()
+	for _, d := range []string{oldserver.Caraccessories, oldserver.APIv4, oldserver.Resultcode} {
+		s := oldserver.MustNew(d, oldserver.Options{})
+		if p := s.Prefix(); p != "" {
+			mux.Handle(p+"/", s)
+		} else {
+			mux.Handle("/", s)
+		}
+	}
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	var out bytes.Buffer
+	if err := run2(t, []string{"contract", "verify", "--old-server", "--target", srv.URL, "../../testdata"}, &out); err != nil {
+		t.Fatalf("contract verify --old-server: %v\n%s", err, out.String())
+	}
+	passed := map[string]int{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if name, ok := strings.CutPrefix(line, "ok   "); ok {
+			d, _, _ := strings.Cut(name, "/")
+			passed[d]++
+		}
+		if strings.HasPrefix(line, "SKIP ") && !strings.Contains(line, ": ") {
+			t.Errorf("a skip without its reason: %s", line)
+		}
+	}
+	for _, d := range []string{oldserver.Caraccessories, oldserver.APIv4, oldserver.Resultcode} {
+		if passed[d] < 4 { // cases needing codes skip: an old server sends real SMS
+			t.Errorf("only %d cases of %s passed against the old server", passed[d], d)
+		}
+	}
+	t.Log(lastLine(out.String()))
+}
+
+func run2(t *testing.T, args []string, out *bytes.Buffer) error {
+	t.Helper()
+	return run(t.Context(), args, os.Getenv, out, out)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndex(s, "\n")+1:]
 }
