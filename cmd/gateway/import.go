@@ -317,7 +317,7 @@ func parseImportLine(line []byte, hashPlain bool) (core.ImportRequest, error) {
 		case l.Hash != "" && l.Password == "":
 			f, err := core.HashFormat(l.Hash)
 			if err != nil {
-				return req, fmt.Errorf("hash without hash_format must be a self-describing hash ($2a$..., $argon2id$..., $legacy$...): %v", err)
+				return req, fmt.Errorf("hash without hash_format: %v (a self-describing hash starts $2a$, $argon2id$, $legacy$, pbkdf2:, scrypt:, pbkdf2_sha256$, $pbkdf2-sha256$, $5$, $6$, $P$ or $H$)", err)
 			}
 			if f != core.FormatPlain {
 				if l.Salt != nil || l.SaltHex != nil {
@@ -335,7 +335,7 @@ func parseImportLine(line []byte, hashPlain bool) (core.ImportRequest, error) {
 	}
 	if format == core.FormatPlain {
 		if l.Salt != nil || l.SaltHex != nil {
-			return req, fmt.Errorf("salt is only for %s and %s", core.FormatSHA256SaltPW, core.FormatSHA256PWSalt)
+			return req, fmt.Errorf("salt is only for %s, %s and %s", core.FormatSHA256SaltPW, core.FormatSHA256PWSalt, core.FormatDiscuz)
 		}
 		if l.Password == "" || l.Hash != "" {
 			return req, fmt.Errorf("hash_format plain needs password and no hash")
