@@ -265,8 +265,10 @@ func TestShadowCountsMismatches(t *testing.T) {
 	old.AddUser(oldserver.User{Phone: "13800009022", Password: "333333", Name: "Bob"})
 	g := startGateway(t, "--apiv4-mode=shadow", "--apiv4-upstream="+old.URL)
 	ctx := context.Background()
-	for phone, pw := range map[string]string{"13800009021": "222222", "13800009022": "333333"} {
-		if _, err := g.Service.ImportUser(ctx, core.ImportRequest{Phone: phone, Password: pw}); err != nil {
+	// Imported with their names: a name the core lacks is a mismatch too
+	// (the bodies are compared beyond their outcome).
+	for phone, u := range map[string]struct{ pw, name string }{"13800009021": {"222222", "Ann"}, "13800009022": {"333333", "Bob"}} {
+		if _, err := g.Service.ImportUser(ctx, core.ImportRequest{Phone: phone, Password: u.pw, Profile: core.Profile{Name: u.name}}); err != nil {
 			t.Fatal(err)
 		}
 	}

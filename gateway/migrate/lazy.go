@@ -13,6 +13,8 @@ var (
 	notRegistered = core.NotRegistered.String()
 	wrongPassword = core.WrongPassword.String()
 	invalid       = core.Invalid.String()
+	internal      = core.Internal.String()
+	unavailable   = core.Unavailable.String()
 )
 
 // lazyLogin serves a login the core answers, for a dialect with an old
@@ -23,7 +25,7 @@ var (
 // every later login is local). If it refuses, the refusal is answered as
 // the core answers one, and counted as a failed login (the core's
 // brute-force locks hold for the old server's passwords too).
-func (rt *route) lazyLogin(w http.ResponseWriter, r *http.Request, req *request) {
+func (rt *route) lazyLogin(w http.ResponseWriter, r *http.Request, req *request, track *liveTrack) {
 	const op = "migrate.lazyLogin"
 	ctx := r.Context()
 	phone := rt.phone(r, req)
@@ -79,6 +81,9 @@ func (rt *route) lazyLogin(w http.ResponseWriter, r *http.Request, req *request)
 		}
 		if err == nil {
 			rt.m.met.lazyResult(rt.ds.name, "migrated")
+			if track != nil {
+				track.count(track.epoch.Load(), req.op, Counts{LazyMigrated: 1})
+			}
 			rt.m.log.LogAttrs(ctx, slog.LevelInfo, "lazy migration: user imported from the old server",
 				slog.String("dialect", rt.ds.name), slog.String("phone", core.MaskPhone(phone)),
 				slog.String("request_id", info.RequestID))

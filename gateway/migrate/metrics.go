@@ -15,6 +15,11 @@ type metricSet struct {
 	lazy        *prometheus.CounterVec
 	queue       prometheus.GaugeFunc
 	queueLen    func() int
+	percent     *prometheus.GaugeVec
+	step        *prometheus.GaugeVec
+	paused      *prometheus.GaugeVec
+	stepCompare *prometheus.GaugeVec
+	stepMis     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metricSet {
@@ -45,6 +50,26 @@ func newMetrics(reg prometheus.Registerer) *metricSet {
 			Help: `Logins of phones the core did not know, tried on the old server, by dialect and result: "migrated" (the user was imported), "refused" (the old server said no), "failed" (no usable answer, or the import failed).`,
 		}, []string{"dialect", "result"}),
 	}
+	m.percent = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gateway_migration_split_percent",
+		Help: "Share of phones (0-100) the core serves in split mode, by dialect and operation, as the shared migration state says.",
+	}, []string{"dialect", "op"})
+	m.step = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gateway_migration_rollout_step",
+		Help: "Steps of the rollout schedule reached (0: before the first), by dialect and operation.",
+	}, []string{"dialect", "op"})
+	m.paused = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gateway_migration_rollout_paused",
+		Help: "1 while the operation's rollout is paused (a gate broke, or an operator paused it).",
+	}, []string{"dialect", "op"})
+	m.stepCompare = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gateway_migration_step_comparisons",
+		Help: "Shadow comparisons in the current rollout step, by dialect and operation, over every instance.",
+	}, []string{"dialect", "op"})
+	m.stepMis = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gateway_migration_step_mismatches",
+		Help: "Shadow mismatches in the current rollout step, by dialect and operation, over every instance.",
+	}, []string{"dialect", "op"})
 	m.queue = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "gateway_shadow_queue_length",
 		Help: "Shadow requests waiting for a worker.",
@@ -55,7 +80,8 @@ func newMetrics(reg prometheus.Registerer) *metricSet {
 		return float64(m.queueLen())
 	})
 	if reg != nil {
-		reg.MustRegister(m.requests, m.upErrors, m.upLatency, m.comparisons, m.skips, m.lazy, m.queue)
+		reg.MustRegister(m.requests, m.upErrors, m.upLatency, m.comparisons, m.skips, m.lazy, m.queue,
+			m.percent, m.step, m.paused, m.stepCompare, m.stepMis)
 	}
 	return m
 }
@@ -89,4 +115,29 @@ func (m *metricSet) skipped(dialect, op, reason string) {
 
 func (m *metricSet) lazyResult(dialect, result string) {
 	m.lazy.WithLabelValues(dialect, result).Inc()
+}
+
+// rollout sets the rollout gauges from the shared state.
+func (m *metricSet) rollout(st *State, tracks map[string]*liveTrack) {
+	for key, lt := range tracks {
+		t := st.Tracks[key]
+		if t == nil {
+			continue
+		}
+		paused := 0.0
+		if t.Paused {
+			paused = 1
+		}
+		for _, op := range lt.ops {
+			m.percent.WithLabelValues(lt.dialect, op).Set(float64(t.Percent))
+			m.step.WithLabelValues(lt.dialect, op).Set(float64(t.StepIndex()))
+			m.paused.WithLabelValues(lt.dialect, op).Set(paused)
+			var c Counts
+			if s := t.Step[op]; s != nil {
+				c = *s
+			}
+			m.stepCompare.WithLabelValues(lt.dialect, op).Set(float64(c.Compares))
+			m.stepMis.WithLabelValues(lt.dialect, op).Set(float64(c.Mismatches))
+		}
+	}
 }

@@ -71,6 +71,10 @@ type Options struct {
 	Import func(ctx context.Context, req core.ImportRequest) (*core.User, error)
 	Guard  core.Guard
 
+	// Rollout steers split tracks step by step (see RolloutOptions); its
+	// State is also where status and operators' commands meet.
+	Rollout RolloutOptions
+
 	Log        *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are kept but not exposed
 	// Transport carries requests to the old servers; nil is a transport
@@ -86,6 +90,7 @@ type Migrator struct {
 	log      *slog.Logger
 	met      *metricSet
 	shadow   *shadowQueue
+	ctl      *controller
 }
 
 // dialectState is one configured dialect.
@@ -94,6 +99,9 @@ type dialectState struct {
 	wire *wire
 	cfg  Dialect
 	up   *upstream // nil without an old server
+	// tracks are the rollout tracks by operation (with an old server).
+	tracks map[string]*liveTrack
+	noise  *noiseModel
 }
 
 // New checks the configuration and starts the shadow workers.
@@ -114,6 +122,7 @@ func New(o Options) (*Migrator, error) {
 		o.Log = slog.Default()
 	}
 	m := &Migrator{opts: o, dialects: map[string]*dialectState{}, log: o.Log, met: newMetrics(o.Registerer)}
+	m.ctl = newController(m, o.Rollout)
 	transport := o.Transport
 	if transport == nil {
 		transport = newTransport(o.Timeout)
@@ -152,24 +161,131 @@ func New(o Options) (*Migrator, error) {
 				m.log.Warn(fmt.Sprintf("%s %s is not served by the core: %s; keep it in core mode (GATEWAY_%s_MODES=%s=core) unless the old server was fixed", name, op.Name, op.Unsafe, up, op.Name))
 			}
 		}
-		ds := &dialectState{name: name, wire: w, cfg: cfg}
+		ds := &dialectState{name: name, wire: w, cfg: cfg, noise: newNoiseModel(cfg.Wire)}
 		if cfg.Upstream != nil {
 			ds.up = newUpstream(name, cfg.Upstream, transport, o.Timeout, o.TrustedProxies, m.met, m.log)
 			m.met.preset(name)
+			rollout, err := m.addTracks(ds)
+			if err != nil {
+				return nil, err
+			}
+			shadowing = shadowing || rollout
+		} else if len(cfg.Rollout) > 0 {
+			return nil, fmt.Errorf("migrate: %s: a rollout needs the old server (GATEWAY_%s_UPSTREAM)", name, strings.ToUpper(name))
 		}
 		m.dialects[name] = ds
 	}
 	if shadowing {
 		m.shadow = newShadowQueue(m, o.ShadowQueue, o.ShadowWorkers)
 	}
+	if len(m.ctl.tracks) > 0 {
+		m.ctl.start()
+	}
 	return m, nil
+}
+
+// addTracks makes a dialect's rollout tracks: one for the operations
+// that follow the dialect's mode, one per operation with a mode of its
+// own. It reports whether any walks a schedule.
+func (m *Migrator) addTracks(ds *dialectState) (bool, error) {
+	cfg := ds.cfg
+	if err := CheckSteps(cfg.Rollout); err != nil {
+		return false, fmt.Errorf("migrate: %s rollout: %w", ds.name, err)
+	}
+	ds.tracks = map[string]*liveTrack{}
+	rollout := false
+	for _, op := range Ops(cfg.Wire) {
+		own := ""
+		if _, found := cfg.Modes[op]; found {
+			own = op
+		}
+		key := trackKey(ds.name, own)
+		t := m.ctl.tracks[key]
+		if t == nil {
+			t = &liveTrack{key: key, dialect: ds.name, op: own, mode: cfg.ModeOf(op), initial: cfg.SplitPercent}
+			if t.mode == Split && len(cfg.Rollout) > 0 {
+				t.steps = cfg.Rollout
+				t.initial = cfg.Rollout[0]
+			}
+			m.ctl.add(t)
+		}
+		t.ops = append(t.ops, op)
+		ds.tracks[op] = t
+		rollout = rollout || t.rollout()
+	}
+	if len(cfg.Rollout) > 0 && !rollout {
+		return false, fmt.Errorf("migrate: %s has a rollout schedule but no operation in split mode (GATEWAY_%s_MODE=split)", ds.name, strings.ToUpper(ds.name))
+	}
+	return rollout, nil
+}
+
+// CheckSteps checks a rollout schedule: rising percentages from 1 to 100.
+func CheckSteps(steps []int) error {
+	for i, s := range steps {
+		if s < 1 || s > 100 {
+			return fmt.Errorf("step %d is not 1-100", s)
+		}
+		if i > 0 && s <= steps[i-1] {
+			return fmt.Errorf("steps must rise: %d after %d", s, steps[i-1])
+		}
+	}
+	return nil
+}
+
+// Status is the migration's state as GET /migration answers it: the
+// shared record, and what this instance learnt of each operation's noise
+// (fields compared by shape), by track.
+type Status struct {
+	*State
+	Noise map[string][]string `json:"noise,omitempty"`
+}
+
+// Status brings the shared state up to date (this instance's counts
+// included) and returns it.
+func (m *Migrator) Status(ctx context.Context) (*Status, error) {
+	if err := m.ctl.sync(ctx, nil); err != nil {
+		return nil, err
+	}
+	return m.status(), nil
+}
+
+// Control applies an operator's command to the shared state; every
+// instance follows at its next poll, this one at once.
+func (m *Migrator) Control(ctx context.Context, cmd Command) (*Status, error) {
+	if err := m.ctl.sync(ctx, cmd.Apply); err != nil {
+		return nil, err
+	}
+	m.log.Info("migration: operator command", "action", cmd.Action, "target", cmd.Target, "reason", cmd.Reason)
+	return m.status(), nil
+}
+
+func (m *Migrator) status() *Status {
+	m.ctl.mu.Lock()
+	st := m.ctl.last
+	m.ctl.mu.Unlock()
+	if st == nil {
+		st = &State{Tracks: map[string]*Track{}}
+	}
+	s := &Status{State: st, Noise: map[string][]string{}}
+	for _, name := range sortedKeys(m.dialects) {
+		for op, fields := range m.dialects[name].noise.noise() {
+			s.Noise[name+"."+op] = fields
+		}
+	}
+	return s
 }
 
 // Close stops the shadow workers; requests still queued are dropped. The
 // gateway must not serve requests any more. A nil Migrator does nothing.
 func (m *Migrator) Close() {
-	if m != nil && m.shadow != nil {
+	if m == nil {
+		return
+	}
+	if m.shadow != nil {
 		m.shadow.close()
+	}
+	if len(m.ctl.tracks) > 0 {
+		m.ctl.close()
 	}
 }
 
@@ -180,6 +296,9 @@ func (m *Migrator) Describe() []slog.Attr {
 		desc := string(ds.cfg.ModeOf(""))
 		if ds.cfg.ModeOf("") == Split {
 			desc += " " + strconv.Itoa(ds.cfg.SplitPercent) + "% core"
+			if len(ds.cfg.Rollout) > 0 {
+				desc += " (rollout " + fmt.Sprint(ds.cfg.Rollout) + ")"
+			}
 		}
 		for op, mode := range ds.cfg.Modes {
 			desc += ", " + op + "=" + string(mode)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -78,6 +79,23 @@ func ParseUpstream(s string) (*url.URL, error) {
 	return u, nil
 }
 
+// ParseSteps reads a rollout schedule, "1,5,25,50,100" ("" is none).
+func ParseSteps(s string) ([]int, error) {
+	var steps []int
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(item, "%"))
+		if err != nil {
+			return nil, fmt.Errorf("want percentages such as 1,5,25,50,100, not %q", item)
+		}
+		steps = append(steps, n)
+	}
+	return steps, CheckSteps(steps)
+}
+
 // Dialect configures one dialect.
 type Dialect struct {
 	// Wire is the dialect's wire knowledge (the mounted gateway.Dialect,
@@ -90,8 +108,12 @@ type Dialect struct {
 	// it turns lazy migration on.
 	Upstream *url.URL
 	// SplitPercent is the share of phones (0-100) the core serves in
-	// Split mode.
+	// Split mode, until the shared state says otherwise.
 	SplitPercent int
+	// Rollout is the schedule of split percentages (rising, 1-100) the
+	// split tracks walk while the gates hold (RolloutOptions); empty: the
+	// percentage changes only by an operator's command.
+	Rollout []int
 }
 
 // ModeOf is the mode an operation runs in.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"net/http"
+	"strings"
 
 	"legacyauth/core"
 	"legacyauth/gateway"
@@ -38,20 +39,31 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// core answers it (with the dialect's invalid-input reply).
 		mode = Core
 	}
+	track := rt.ds.tracks[req.op]
+	shadowOld := false
 	if mode == Split {
 		mode = Proxy
-		if rt.toCore(r, req) {
+		if rt.toCore(r, req, track) {
 			mode = Core
 		}
+		// A rollout's gates read the comparison of the old server's share.
+		shadowOld = track != nil && track.rollout()
 	}
 	switch mode {
 	case Core:
-		rt.core(w, r, req)
+		rt.core(w, r, req, track)
 	case Proxy:
-		rt.proxy(w, r, req, false)
+		rt.proxy(w, r, req, shadowOld, track)
 	case Shadow:
-		rt.proxy(w, r, req, true)
+		rt.proxy(w, r, req, true, track)
 	}
+}
+
+// serverError reports whether an outcome is a server error: the core's
+// internal and unavailable, an old server's reply read as those (the
+// dialect's server-error code), or any 5xx.
+func serverError(outcome string, status int) bool {
+	return outcome == internal || outcome == unavailable || status >= 500 || strings.HasPrefix(outcome, "unreadable 5")
 }
 
 // cleanPathVars reports whether every path variable of the route (the
@@ -86,9 +98,13 @@ func (rt *route) phone(r *http.Request, req *request) string {
 // phone, by whether the flow its cookie names is the core's (the send
 // step that started it was split by phone). Anything else goes to the
 // old server, as before the split.
-func (rt *route) toCore(r *http.Request, req *request) bool {
+func (rt *route) toCore(r *http.Request, req *request, track *liveTrack) bool {
+	percent := rt.ds.cfg.SplitPercent
+	if track != nil {
+		percent = int(track.percent.Load())
+	}
 	if phone := rt.phone(r, req); phone != "" {
-		return Bucket(phone) < rt.ds.cfg.SplitPercent
+		return Bucket(phone) < percent
 	}
 	if rt.m.opts.Flows != nil {
 		if id := rt.ds.wire.Flow(r); id != "" {
@@ -111,11 +127,24 @@ func Bucket(phone string) int {
 
 // core hands the request to the core: through lazy migration for a login
 // when the dialect has an old server.
-func (rt *route) core(w http.ResponseWriter, r *http.Request, req *request) {
-	gateway.InfoFrom(r.Context()).Backend = "core"
+func (rt *route) core(w http.ResponseWriter, r *http.Request, req *request, track *liveTrack) {
+	info := gateway.InfoFrom(r.Context())
+	info.Backend = "core"
 	rt.m.met.routed(rt.ds.name, req.op, "core")
+	if track != nil {
+		epoch := track.epoch.Load()
+		sw := &statusWriter{ResponseWriter: w}
+		w = sw
+		defer func() {
+			d := Counts{CoreRequests: 1}
+			if serverError(info.Outcome, sw.status) {
+				d.CoreErrors = 1
+			}
+			track.count(epoch, req.op, d)
+		}()
+	}
 	if rt.ds.up != nil && rt.ds.wire.ops[req.op].Login && req.parsed && rt.m.opts.Import != nil && rt.m.opts.Users != nil {
-		rt.lazyLogin(w, r, req)
+		rt.lazyLogin(w, r, req, track)
 		return
 	}
 	rt.next.ServeHTTP(w, r)
@@ -123,12 +152,22 @@ func (rt *route) core(w http.ResponseWriter, r *http.Request, req *request) {
 
 // proxy relays the request to the old server and its reply to the
 // client, and queues a shadow comparison when asked.
-func (rt *route) proxy(w http.ResponseWriter, r *http.Request, req *request, shadow bool) {
+func (rt *route) proxy(w http.ResponseWriter, r *http.Request, req *request, shadow bool, track *liveTrack) {
 	info := gateway.InfoFrom(r.Context())
 	info.Backend = "upstream"
 	rt.m.met.routed(rt.ds.name, req.op, "upstream")
 	rt.phone(r, req) // for the log line
 	cw := &captureWriter{ResponseWriter: w}
+	if track != nil {
+		epoch := track.epoch.Load()
+		defer func() {
+			d := Counts{OldRequests: 1}
+			if serverError(info.Outcome, cw.status) {
+				d.OldErrors = 1
+			}
+			track.count(epoch, req.op, d)
+		}()
+	}
 	if err := rt.ds.up.relay(cw, r); err != nil {
 		info.Outcome = core.Unavailable.String()
 		if shadow {
