@@ -49,6 +49,8 @@ func adminRoutes(a *app) []adminRoute {
 		{"/debug/pprof/profile", http.HandlerFunc(pprof.Profile)},
 		{"/debug/pprof/symbol", http.HandlerFunc(pprof.Symbol)},
 		{"/debug/pprof/trace", http.HandlerFunc(pprof.Trace)},
+		{"GET /migration", migrationStatusHandler(a)},
+		{"POST /migration", migrationControlHandler(a)},
 	}
 }
 

@@ -68,6 +68,12 @@ type Config struct {
 	ShadowSideEffects bool
 	ShadowQueue       int
 	ShadowWorkers     int
+	// Rollout: how split tracks walk their schedules (migrate.RolloutOptions).
+	RolloutPoll             time.Duration
+	RolloutMinTime          time.Duration
+	RolloutMinRequests      int
+	RolloutMaxMismatch      float64
+	RolloutMaxErrorIncrease float64
 }
 
 // DialectConfig places one dialect.
@@ -86,6 +92,7 @@ type DialectConfig struct {
 	Modes        map[string]migrate.Mode
 	Upstream     *url.URL
 	SplitPercent int
+	Rollout      []int // the split schedule; empty: none
 	// Switches are the dialect's own settings (dialectKind.switches).
 	Switches map[string]bool
 }
@@ -153,6 +160,11 @@ func settings(c *Config) []setting {
 				d.SplitPercent = n
 				return err
 			}},
+			setting{k.name + "-rollout", "GATEWAY_" + up + "_ROLLOUT", "", "in split mode, the rollout schedule, e.g. 1,5,25,50,100: the split starts at the first step and advances while the gates hold (--rollout-*); the state is shared through the store", func(v string) error {
+				steps, err := migrate.ParseSteps(v)
+				d.Rollout = steps
+				return err
+			}},
 		)
 	}
 	c.Limits = limits.Defaults()
@@ -191,6 +203,11 @@ func settings(c *Config) []setting {
 		setting{"shadow-side-effects", "GATEWAY_SHADOW_SIDE_EFFECTS", "false", "also shadow the operations that act (send or verify a code, register, reset a password, upload): each then acts on both sides", boolean(&c.ShadowSideEffects)},
 		setting{"shadow-queue", "GATEWAY_SHADOW_QUEUE", "1000", "shadowed requests waiting for a worker; more are dropped (and counted), never waited for", positive(&c.ShadowQueue, 1_000_000)},
 		setting{"shadow-workers", "GATEWAY_SHADOW_WORKERS", "2", "goroutines replaying shadowed requests through the core", positive(&c.ShadowWorkers, 256)},
+		setting{"rollout-poll", "GATEWAY_ROLLOUT_POLL", "5s", "how often each instance reads the shared migration state (percentages, pauses) and adds its counts to it", dur(&c.RolloutPoll)},
+		setting{"rollout-min-time", "GATEWAY_ROLLOUT_MIN_TIME", "10m", "least time a rollout step lasts before the split advances", dur(&c.RolloutMinTime)},
+		setting{"rollout-min-requests", "GATEWAY_ROLLOUT_MIN_REQUESTS", "1000", "least requests (over every instance) a rollout step sees before the split advances", positive(&c.RolloutMinRequests, 1_000_000_000)},
+		setting{"rollout-max-mismatch", "GATEWAY_ROLLOUT_MAX_MISMATCH", "0.005", "gate: the highest shadow mismatch rate of an operation in a step (0.005: 0.5%); above it the split falls back and the rollout pauses", fraction(&c.RolloutMaxMismatch)},
+		setting{"rollout-max-error-increase", "GATEWAY_ROLLOUT_MAX_ERROR_INCREASE", "0.001", "gate: how far the core's server-error rate of an operation may exceed the old server's in a step (0.001: 0.1 percentage points)", fraction(&c.RolloutMaxErrorIncrease)},
 	))
 }
 
@@ -365,6 +382,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("GATEWAY_STORE=postgres needs GATEWAY_POSTGRES_URL")
 	}
 	for name, d := range c.Dialects {
+		if len(d.Rollout) > 0 && d.Upstream == nil {
+			return fmt.Errorf("GATEWAY_%s_ROLLOUT needs the old server: set GATEWAY_%s_UPSTREAM", strings.ToUpper(name), strings.ToUpper(name))
+		}
 		if d.Upstream != nil {
 			continue
 		}
@@ -389,6 +409,18 @@ func dur(p *time.Duration) func(string) error {
 			err = fmt.Errorf("must be positive")
 		}
 		*p = d
+		return err
+	}
+}
+
+// fraction parses a number from 0 to 1.
+func fraction(p *float64) func(string) error {
+	return func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err == nil && (f < 0 || f > 1) {
+			err = fmt.Errorf("want a fraction from 0 to 1, such as 0.005")
+		}
+		*p = f
 		return err
 	}
 }

@@ -70,6 +70,7 @@ func init() {
 			return verifyCommand(ctx, args, e.stdout, e.stderr)
 		}},
 		{"sms test", "--phone PHONE [--provider NAME] [gateway flags]", "send one test code through the configured SMS providers and say which took it", smsTestCommand},
+		{"migrate", "[--admin URL] status | pause [TRACK] | resume [TRACK] | set TRACK PERCENT", "read or steer the migration from the old servers (rollout steps, pauses) through a gateway's admin API", migrateCommand},
 		{"help", "[COMMAND]", "print this text, or a command's usage", helpCommand},
 	}
 }

@@ -29,11 +29,14 @@ func newMigrator(cfg *Config, log *slog.Logger, m *metrics.Metrics, svc *core.Se
 		if !ok {
 			return nil, fmt.Errorf("%s cannot be migrated from an old server: it does not describe its wire format (migrate.Wire)", name)
 		}
-		dialects[name] = migrate.Dialect{Wire: w, Mode: d.Mode, Modes: d.Modes, Upstream: d.Upstream, SplitPercent: d.SplitPercent}
+		dialects[name] = migrate.Dialect{Wire: w, Mode: d.Mode, Modes: d.Modes, Upstream: d.Upstream, SplitPercent: d.SplitPercent, Rollout: d.Rollout}
 	}
 	if len(dialects) == 0 {
 		return nil, nil
 	}
+	// The durable store keeps the rollout's state, shared by every
+	// instance (core/memdb and core/postgres implement it).
+	state, _ := users.(migrate.StateStore)
 	mig, err := migrate.New(migrate.Options{
 		Dialects:          dialects,
 		Timeout:           cfg.UpstreamTimeout,
@@ -47,6 +50,14 @@ func newMigrator(cfg *Config, log *slog.Logger, m *metrics.Metrics, svc *core.Se
 		Guard:             guardOf(lim),
 		Log:               log,
 		Registerer:        m.Registry(),
+		Rollout: migrate.RolloutOptions{
+			State:            state,
+			Poll:             cfg.RolloutPoll,
+			MinTime:          cfg.RolloutMinTime,
+			MinRequests:      cfg.RolloutMinRequests,
+			MaxMismatch:      cfg.RolloutMaxMismatch,
+			MaxErrorIncrease: max(cfg.RolloutMaxErrorIncrease, 1e-9), // 0 is "no increase", not the default
+		},
 	})
 	if err != nil {
 		return nil, err
