@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -150,7 +152,7 @@ func (g *Gateway) mount(m Mount) *mounted {
 		// Path before Methods: with gorilla/mux 1.8.1 a later route whose method
 		// matches would otherwise clear an earlier method mismatch (404, not 405).
 		route, tpl := pathtpl.Path(md.router.NewRoute(), prefix+rt.Path)
-		route.Methods(rt.Methods...).Handler(g.wrapRoute(m, rt))
+		route.Methods(withHead(rt.Methods)...).Handler(g.wrapRoute(m, rt))
 		lit, _, _ := strings.Cut(prefix+rt.Path, "{")
 		md.routes = append(md.routes, route)
 		md.literals = append(md.literals, lit)
@@ -159,9 +161,41 @@ func (g *Gateway) mount(m Mount) *mounted {
 	md.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addHeaders(w, m.Headers)
 		InfoFrom(r.Context()).Outcome = "method_not_allowed"
+		w.Header().Set("Allow", strings.Join(md.allowed(r), ", ")) // RFC 9110 15.5.6
 		m.Dialect.Reject(w, r, http.StatusMethodNotAllowed, core.E("gateway", core.Invalid, "method not allowed"))
 	})
 	return md
+}
+
+// withHead adds HEAD to a route that takes GET, as net/http's ServeMux
+// does: the GET handler answers it and net/http drops the body, so HEAD
+// gets the same status and headers (RFC 9110 9.3.2).
+func withHead(methods []string) []string {
+	if slices.Contains(methods, http.MethodGet) && !slices.Contains(methods, http.MethodHead) {
+		return append(slices.Clip(methods), http.MethodHead)
+	}
+	return methods
+}
+
+// allowed lists, sorted, the methods the mount's routes accept at the
+// request's path: the Allow header of a 405.
+func (m *mounted) allowed(r *http.Request) []string {
+	var ms []string
+	probe := *r // matching reads only the method and the URL
+	for _, rt := range m.routes {
+		methods, err := rt.GetMethods()
+		if err != nil {
+			continue
+		}
+		for _, method := range methods {
+			probe.Method = method
+			if !slices.Contains(ms, method) && rt.Match(&probe, &mux.RouteMatch{}) {
+				ms = append(ms, method)
+			}
+		}
+	}
+	sort.Strings(ms)
+	return ms
 }
 
 func (g *Gateway) wrapRoute(m Mount, rt Route) http.Handler {

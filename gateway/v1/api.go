@@ -77,11 +77,16 @@ func New(svc *core.Service, log *slog.Logger) *API {
 		{http.MethodGet, "/v1/session", "introspect", a.introspect},
 		{http.MethodDelete, "/v1/session", "logout", a.logout},
 		{http.MethodPost, "/v1/password-resets", "reset_password", a.resetPassword},
+		{http.MethodDelete, "/v1/users/me", "delete_account", a.deleteAccount},
 		{http.MethodPost, "/v1/avatars", "upload_avatar", a.uploadAvatar},
 		{http.MethodGet, "/v1/avatars/{name}", "get_avatar", a.avatar},
 	} {
 		a.routes = append(a.routes, Route{Method: e.method, Path: e.path})
-		route, tpl := pathtpl.Path(a.router.Methods(e.method), e.path)
+		methods := []string{e.method}
+		if e.method == http.MethodGet { // HEAD as net/http serves it: GET's headers, no body
+			methods = append(methods, http.MethodHead)
+		}
+		route, tpl := pathtpl.Path(a.router.Methods(methods...), e.path)
 		a.muxed = append(a.muxed, route.Handler(a.wrap(e.op, e.h)))
 		a.templates = append(a.templates, tpl)
 	}
@@ -188,6 +193,9 @@ func (a *API) allowed(r *http.Request) []string {
 		probe.Method = a.routes[i].Method
 		if rt.Match(&probe, &mux.RouteMatch{}) {
 			ms = append(ms, a.routes[i].Method)
+			if probe.Method == http.MethodGet {
+				ms = append(ms, http.MethodHead)
+			}
 		}
 	}
 	sort.Strings(ms)

@@ -539,15 +539,24 @@ func TestRouting(t *testing.T) {
 	}
 	for _, c := range []struct{ method, path, allow string }{
 		{"GET", "/v1/codes", "POST"},
-		{"PUT", "/v1/session", "DELETE, GET"},
-		{"POST", "/v1/session", "DELETE, GET"},
-		{"DELETE", "/v1/avatars/x.png", "GET"},
+		{"PUT", "/v1/session", "DELETE, GET, HEAD"},
+		{"POST", "/v1/session", "DELETE, GET, HEAD"},
+		{"DELETE", "/v1/avatars/x.png", "GET, HEAD"},
 		{"GET", "/v1/users", "POST"},
+		{"HEAD", "/v1/users", "POST"},
 	} {
 		res := h.do(c.method, c.path, nil)
 		res.problem(405, "method_not_allowed")
 		if got := res.Header().Get("Allow"); got != c.allow {
 			t.Errorf("%s %s: Allow = %q, want %q", c.method, c.path, got, c.allow)
+		}
+	}
+	// HEAD is served wherever GET is, with GET's status and headers (net/http
+	// drops the body on the wire).
+	for _, path := range []string{"/v1/session", "/v1/avatars/nope.png"} {
+		get, head := h.do("GET", path, nil), h.do("HEAD", path, nil)
+		if get.Code != head.Code || get.Header().Get("Content-Type") != head.Header().Get("Content-Type") || head.Code == 405 {
+			t.Errorf("HEAD %s: %d %q, GET: %d %q", path, head.Code, head.Header().Get("Content-Type"), get.Code, get.Header().Get("Content-Type"))
 		}
 	}
 }
