@@ -27,6 +27,19 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+## lint-openapi: Redocly and Spectral lint contracts/*.yaml (pinned, fetched
+## by npx); skipped with a message where npx is absent. Errors fail,
+## warnings are shown.
+OPENAPI_DOCS := contracts/caraccessories.yaml contracts/apiv4.yaml contracts/resultcode.yaml contracts/canonical.yaml
+REDOCLY  ?= npx -y @redocly/cli@2.77.0
+SPECTRAL ?= npx -y @stoplight/spectral-cli@6.16.3
+.PHONY: lint-openapi
+lint-openapi:
+	@if ! command -v npx >/dev/null 2>&1; then echo "lint-openapi: skipped, npx not found (install Node.js to lint the OpenAPI documents)"; exit 0; fi; \
+	set -e; \
+	$(REDOCLY) lint $(OPENAPI_DOCS); \
+	$(SPECTRAL) lint --ruleset contracts/.spectral.yaml --fail-severity error $(OPENAPI_DOCS)
+
 ## build: a static binary stamped with the version
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/gateway ./cmd/gateway
