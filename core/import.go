@@ -11,6 +11,7 @@ type ImportRequest struct {
 	Phone        string
 	Password     string // plain: hashed with argon2id
 	PasswordHash string // a legacy or argon2id hash (see legacyhash.go), stored as is after validation
+	Source       string // User.Source: SourceImported when empty, SourceMigrated for a lazy migration
 	Profile      Profile
 	DeviceID     string
 }
@@ -152,5 +153,9 @@ func (s *Service) importUser(op string, req ImportRequest) (*User, error) {
 		return nil, Wrap(op, Internal, err)
 	}
 	now := s.cfg.Now()
-	return &User{ID: id, Phone: phone, PasswordHash: req.PasswordHash, Profile: req.Profile, DeviceID: req.DeviceID, CreatedAt: now, UpdatedAt: now}, nil
+	source := req.Source
+	if source == "" {
+		source = SourceImported
+	}
+	return &User{ID: id, Phone: phone, PasswordHash: req.PasswordHash, Profile: req.Profile, DeviceID: req.DeviceID, CreatedAt: now, UpdatedAt: now, Source: source}, nil
 }

@@ -10,9 +10,10 @@ const (
 	PurposeAny Purpose = iota
 	PurposeRegister
 	PurposeReset
+	PurposeDelete // the /v1 API's account deletion (DeleteAccount)
 )
 
-var purposeNames = [...]string{PurposeAny: "any", PurposeRegister: "register", PurposeReset: "reset"}
+var purposeNames = [...]string{PurposeAny: "any", PurposeRegister: "register", PurposeReset: "reset", PurposeDelete: "delete"}
 
 func (p Purpose) String() string {
 	if int(p) < len(purposeNames) {
@@ -49,6 +50,15 @@ type User struct {
 	DeviceID  string // the device of the last login or registration
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Source is how the account came to be: SourceRegistered,
+	// SourceImported or SourceMigrated; "" for accounts stored before it
+	// was recorded.
+	Source string
+	// LastLoginAt and LastLoginAddress are the time and client address of
+	// the last login (or of the registration); zero and "" when none was
+	// recorded. Stores set them from RecordLogin's session.
+	LastLoginAt      time.Time
+	LastLoginAddress string
 }
 
 // Session is a logged-in token. Only the SHA-256 of the token is stored.
@@ -62,6 +72,10 @@ type Session struct {
 	// others in the same atomic write, so a burst of logins cannot pile up
 	// sessions. An argument only: it is not stored, and stores return 0.
 	KeepAtMost int
+	// Address is the client address of the login that opens the session:
+	// RecordLogin stores it, with CreatedAt, as the user's LastLoginAddress
+	// and LastLoginAt. An argument only, like KeepAtMost.
+	Address string
 }
 
 // Code is a sent verification code. Only its MAC is stored: HMAC-SHA256(secret,

@@ -36,6 +36,9 @@ type Config struct {
 	Guard        Guard            // rate limits and locks; nil allows everything
 	Now          func() time.Time // default time.Now; tests inject a clock
 	Log          *slog.Logger
+
+	// Audit receives every security event (audit.go); nil records none.
+	Audit AuditSink
 }
 
 const (
@@ -158,7 +161,7 @@ func (s *Service) SendCode(ctx context.Context, req SendCodeRequest) (*SendCodeR
 		if err := s.allowLookup(ctx, phone); err != nil {
 			return nil, err
 		}
-		if err := s.expectRegistered(ctx, op, phone, req.Purpose == PurposeReset); err != nil {
+		if err := s.expectRegistered(ctx, op, phone, req.Purpose == PurposeReset || req.Purpose == PurposeDelete); err != nil {
 			return nil, err
 		}
 	}
@@ -444,7 +447,8 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 		return nil, Wrap(op, Internal, err)
 	}
 	now := s.cfg.Now()
-	u := &User{ID: id, Phone: phone, PasswordHash: hash, Profile: req.Profile, DeviceID: req.DeviceID, CreatedAt: now, UpdatedAt: now}
+	u := &User{ID: id, Phone: phone, PasswordHash: hash, Profile: req.Profile, DeviceID: req.DeviceID, CreatedAt: now, UpdatedAt: now,
+		Source: SourceRegistered, LastLoginAt: now, LastLoginAddress: ClientIP(ctx)}
 	token, sess, err := s.newSession(id, now)
 	if err != nil {
 		return nil, Wrap(op, Internal, err)
@@ -452,6 +456,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*LoginResu
 	if err := s.store.CreateUser(ctx, u, sess); err != nil {
 		return nil, Wrap(op, Internal, err)
 	}
+	s.audit(ctx, AuditEvent{Type: AuditRegistered, Outcome: AuditOK, UserID: u.ID, Device: u.DeviceID}, phone)
 	return &LoginResult{User: *u, Token: token, ExpiresAt: sess.ExpiresAt}, nil
 }
 
@@ -465,12 +470,13 @@ type LoginRequest struct {
 // Login checks the password and opens a session. An unknown phone still
 // costs one hash. A hash made with older parameters is replaced.
 // Errors: Invalid, NotRegistered, WrongPassword.
-func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, error) {
+func (s *Service) Login(ctx context.Context, req LoginRequest) (res *LoginResult, err error) {
 	const op = "core.Login"
 	phone, err := NormalizePhone(req.Phone)
 	if err != nil {
 		return nil, err
 	}
+	defer func() { s.auditLogin(ctx, phone, req.DeviceID, res, err) }()
 	if err := checkFields(op, req.Password, req.DeviceID); err != nil {
 		return nil, err
 	}
@@ -518,6 +524,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 	if err != nil {
 		return nil, Wrap(op, Internal, err)
 	}
+	sess.Address = ClientIP(ctx)
 	// The store compares u.PasswordHash with the stored hash in its write:
 	// a reset that landed while this password was being checked wins, and
 	// this login answers WrongPassword with no session.
@@ -525,6 +532,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 		return nil, Wrap(op, Internal, err)
 	}
 	u.DeviceID = device
+	u.LastLoginAt, u.LastLoginAddress = now, sess.Address
 	if newHash != "" {
 		u.PasswordHash = newHash
 	}
@@ -541,12 +549,14 @@ type ResetRequest struct {
 // ResetPassword replaces the password and revokes every session of the
 // user. Errors: Invalid, NotRegistered, CodeWrong, CodeExpired,
 // TooManyAttempts, Unauthorized (bad or missing ticket).
-func (s *Service) ResetPassword(ctx context.Context, req ResetRequest) error {
+func (s *Service) ResetPassword(ctx context.Context, req ResetRequest) (err error) {
 	const op = "core.ResetPassword"
 	phone, err := NormalizePhone(req.Phone)
 	if err != nil {
 		return err
 	}
+	var userID string
+	defer func() { s.auditReset(ctx, phone, userID, err) }()
 	if err := checkFields(op, req.Password); err != nil {
 		return err
 	}
@@ -558,6 +568,7 @@ func (s *Service) ResetPassword(ctx context.Context, req ResetRequest) error {
 	if err != nil {
 		return Wrap(op, Internal, err)
 	}
+	userID = u.ID
 	if err := s.checkProof(ctx, op, phone, PurposeReset, req.Proof); err != nil {
 		return err
 	}

@@ -55,6 +55,19 @@ type Store interface {
 	// image's name. The stores call it periodically with their clock minus
 	// their grace period.
 	DeleteUnusedAvatars(ctx context.Context, before time.Time) (int, error)
+	// CountSessions returns how many sessions of the user are live at now.
+	CountSessions(ctx context.Context, userID string, now time.Time) (int, error)
+	// RevokeSessions deletes every session of the user and returns how
+	// many there were (expired ones included). A user without any is not
+	// an error.
+	RevokeSessions(ctx context.Context, userID string) (int, error)
+	// DeleteUser removes the user and every session of it, atomically, and
+	// returns the removed user. NotRegistered if none.
+	DeleteUser(ctx context.Context, userID string) (*User, error)
+	// DeleteAvatar deletes a stored image unless a user references it (see
+	// DeleteUnusedAvatars), and reports whether it did. A missing image is
+	// not an error.
+	DeleteAvatar(ctx context.Context, name string) (bool, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close flushes and releases the store.
@@ -84,4 +97,7 @@ type EphemeralStore interface {
 	Flow(ctx context.Context, id string, now time.Time) (*Flow, error)
 	// DeleteFlow removes a flow; a missing one is not an error.
 	DeleteFlow(ctx context.Context, id string) error
+	// DeletePhone removes everything pending for the phone: its code, its
+	// tickets and its flows (an account's deletion).
+	DeletePhone(ctx context.Context, phone string) error
 }

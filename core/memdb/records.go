@@ -27,6 +27,9 @@ type userRec struct{ enc string }
 type userFields struct {
 	id, phone, hash, name, nickname, gender, avatar, device string
 	created, updated                                        int64 // see toNanos
+	// The extras put-user-2 adds (a put-user record has them empty).
+	source, lastAddr string
+	lastLogin        int64 // 0 when none (the Unix epoch is never a login)
 }
 
 // sessRec is a session as stored. key is the user id followed by the
@@ -64,14 +67,31 @@ func (r *userRec) phone() string {
 
 func (f *userFields) toCore() *core.User {
 	return &core.User{
-		ID:           f.id,
-		Phone:        f.phone,
-		PasswordHash: f.hash,
-		Profile:      core.Profile{Name: f.name, Nickname: f.nickname, Gender: f.gender, Avatar: f.avatar},
-		DeviceID:     f.device,
-		CreatedAt:    fromNanos(f.created),
-		UpdatedAt:    fromNanos(f.updated),
+		ID:               f.id,
+		Phone:            f.phone,
+		PasswordHash:     f.hash,
+		Profile:          core.Profile{Name: f.name, Nickname: f.nickname, Gender: f.gender, Avatar: f.avatar},
+		DeviceID:         f.device,
+		CreatedAt:        fromNanos(f.created),
+		UpdatedAt:        fromNanos(f.updated),
+		Source:           f.source,
+		LastLoginAt:      lastLoginTime(f.lastLogin),
+		LastLoginAddress: f.lastAddr,
 	}
+}
+
+func lastLoginTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return fromNanos(n)
+}
+
+func lastLoginNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return toNanos(t)
 }
 
 func userFromCore(u *core.User) *userFields {
@@ -79,6 +99,7 @@ func userFromCore(u *core.User) *userFields {
 		id: u.ID, phone: u.Phone, hash: u.PasswordHash,
 		name: u.Name, nickname: u.Nickname, gender: u.Gender, avatar: u.Avatar,
 		device: u.DeviceID, created: toNanos(u.CreatedAt), updated: toNanos(u.UpdatedAt),
+		source: u.Source, lastAddr: u.LastLoginAddress, lastLogin: lastLoginNanos(u.LastLoginAt),
 	}
 }
 
@@ -128,6 +149,14 @@ const (
 	mPutSession      byte = 2
 	mDelSession      byte = 3
 	mDelUserSessions byte = 4
+	// mPutUser2 is put-user followed by source, last login address and
+	// last login time (varint, 0 for none). Users are kept in memory in
+	// this form, and written so; put-user records of older logs and
+	// snapshots are read with empty extras.
+	mPutUser2 byte = 5
+	mDelUser  byte = 6 // userID: the user, its phone and every session
+	mPutAudit byte = 7 // audit key ‖ JSON event (audit.go)
+	mDelAudit byte = 8 // audit key
 )
 
 // batch encodes the mutations of one atomic write. The second time of a
@@ -147,17 +176,29 @@ func (e *batch) times(first, second int64) {
 }
 
 func (e *batch) putUser(u *userFields) {
-	e.b = append(e.b, mPutUser)
+	e.b = append(e.b, mPutUser2)
 	for _, s := range [...]string{u.id, u.phone, u.hash, u.name, u.nickname, u.gender, u.avatar, u.device} {
 		e.str(s)
 	}
 	e.times(u.created, u.updated)
+	e.userExtras(u)
+}
+
+func (e *batch) userExtras(u *userFields) {
+	e.str(u.source)
+	e.str(u.lastAddr)
+	e.b = binary.AppendVarint(e.b, u.lastLogin)
 }
 
 // putUserRec re-emits a stored user as is (for snapshots).
 func (e *batch) putUserRec(r *userRec) {
-	e.b = append(e.b, mPutUser)
+	e.b = append(e.b, mPutUser2)
 	e.b = append(e.b, r.enc...)
+}
+
+func (e *batch) delUser(userID string) {
+	e.b = append(e.b, mDelUser)
+	e.str(userID)
 }
 
 // putSession's layout puts the user id right before the hash, so that the
@@ -240,7 +281,15 @@ func (d *decoder) bytes(n uint64) string {
 
 func (d *decoder) str() string { return d.bytes(d.uvarint()) }
 
+// user decodes a put-user-2 body (records keep that form).
 func (d *decoder) user() (u userFields) {
+	u = d.userV1()
+	u.source, u.lastAddr = d.str(), d.str()
+	u.lastLogin = d.varint()
+	return u
+}
+
+func (d *decoder) userV1() (u userFields) {
 	for _, p := range [...]*string{&u.id, &u.phone, &u.hash, &u.name, &u.nickname, &u.gender, &u.avatar, &u.device} {
 		*p = d.str()
 	}
@@ -248,15 +297,28 @@ func (d *decoder) user() (u userFields) {
 	return u
 }
 
-// userRec decodes a put-user body into a record that owns its memory.
-func (d *decoder) userRec() (*userRec, error) {
+// noExtras is what a put-user record lacks of a put-user-2 one: two
+// empty strings and a zero time.
+const noExtras = "\x00\x00\x00"
+
+// userRec decodes a put-user-2 body (v2) or a put-user one into a record
+// that owns its memory, in the put-user-2 form.
+func (d *decoder) userRec(v2 bool) (*userRec, error) {
 	start := d.off
-	u := d.user()
+	var u userFields
+	if v2 {
+		u = d.user()
+	} else {
+		u = d.userV1()
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
 	if u.id == "" || u.phone == "" {
 		return nil, errors.New("user without id or phone")
+	}
+	if !v2 {
+		return &userRec{enc: d.s[start:d.off] + noExtras}, nil // a new string: owns its memory
 	}
 	return &userRec{enc: strings.Clone(d.s[start:d.off])}, nil
 }
@@ -297,10 +359,25 @@ func apply(txn *memdb.Txn, payload []byte) error {
 		tag := d.byte()
 		var err error
 		switch tag {
-		case mPutUser:
+		case mPutUser, mPutUser2:
 			var u *userRec
-			if u, err = d.userRec(); err == nil {
+			if u, err = d.userRec(tag == mPutUser2); err == nil {
 				err = putUser(txn, u)
+			}
+		case mDelUser:
+			id := d.str()
+			if err = d.err; err == nil {
+				err = delUser(txn, id)
+			}
+		case mPutAudit:
+			var a *auditRec
+			if a, err = d.auditRec(); err == nil {
+				err = putAudit(txn, a)
+			}
+		case mDelAudit:
+			key := d.str()
+			if err = d.err; err == nil {
+				err = delAudit(txn, key)
 			}
 		case mPutSession:
 			var s *sessRec
@@ -427,6 +504,8 @@ const (
 	tPhones       = "phones"       // by phone: the unique phone index
 	tSessions     = "sessions"     // by token hash
 	tUserSessions = "usersessions" // by user id ‖ token hash: a user's sessions
+	tAudit        = "audit"        // by phone key ‖ time ‖ sequence (audit.go)
+	tAuditTime    = "audittime"    // by time ‖ phone key ‖ sequence: for the retention
 )
 
 func schema() *memdb.DBSchema {
@@ -440,6 +519,8 @@ func schema() *memdb.DBSchema {
 		tPhones:       table(tPhones, func(o any) string { return o.(*userRec).phone() }),
 		tSessions:     table(tSessions, func(o any) string { return o.(*sessRec).hash() }),
 		tUserSessions: table(tUserSessions, func(o any) string { return o.(*sessRec).key }),
+		tAudit:        table(tAudit, func(o any) string { return o.(*auditRec).key }),
+		tAuditTime:    table(tAuditTime, func(o any) string { return o.(*auditRec).timeKey }),
 	}}
 }
 

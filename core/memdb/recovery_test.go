@@ -261,7 +261,7 @@ func TestSnapshotChecks(t *testing.T) {
 		return frame(func(b *batch) { b.b = append(append(b.b, tag), ps...) })
 	}
 	trailer := func(users, sessions byte) []byte {
-		return frame(func(b *batch) { b.b = append(b.b, tagSnapTrailer, users, sessions) })
+		return frame(func(b *batch) { b.b = append(b.b, tagSnapTrailer, users, sessions, 0) }) // no audit events
 	}
 	cat := func(parts ...[]byte) []byte {
 		var out []byte

@@ -22,7 +22,10 @@ const (
 	tagUserOrder   byte = 0x82 // positions of users, in user id order
 	tagSessOrder   byte = 0x83 // positions of sessions, in user id ‖ hash order
 	snapMagic           = "legacyauth/memdb snapshot"
-	snapVersion         = 1
+	// snapVersion 2 writes users as put-user-2 and adds the audit events
+	// (mPutAudit frames, after the orders) and their count to the
+	// trailer; version 1 snapshots are still read.
+	snapVersion = 2
 )
 
 // orderChunk is the number of positions per order frame; a variable so
@@ -40,9 +43,10 @@ var errAborted = errors.New("compaction aborted by Close")
 type snapData struct {
 	next         uint64 // the first log segment the snapshot does not cover
 	phones       []*userRec
-	users        []*userRec // by id
-	sessions     []*sessRec // by hash
-	userSessions []*sessRec // by user id ‖ hash
+	users        []*userRec  // by id
+	sessions     []*sessRec  // by hash
+	userSessions []*sessRec  // by user id ‖ hash
+	audit        []*auditRec // by key
 }
 
 // loadSnapshot loads the snapshot in f into db, which must be empty, and
@@ -73,6 +77,9 @@ func loadSnapshot(db *memdb.MemDB, f *os.File) (uint64, error) {
 		if err := installTrees(db, trees); err != nil {
 			return 0, err
 		}
+		if err := loadAudit(db, sd.audit); err != nil {
+			return 0, err
+		}
 		return sd.next, nil
 	}
 	txn := db.Txn(true)
@@ -94,7 +101,27 @@ func loadSnapshot(db *memdb.MemDB, f *os.File) (uint64, error) {
 		}
 	}
 	txn.Commit()
+	if err := loadAudit(db, sd.audit); err != nil {
+		return 0, err
+	}
 	return sd.next, nil
+}
+
+// loadAudit inserts the snapshot's audit events: few next to the users,
+// so plain inserts.
+func loadAudit(db *memdb.MemDB, recs []*auditRec) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	txn := db.Txn(true)
+	defer txn.Abort()
+	for _, a := range recs {
+		if err := putAudit(txn, a); err != nil {
+			return err
+		}
+	}
+	txn.Commit()
+	return nil
 }
 
 // noBulk makes tests load snapshots with ordinary inserts.
@@ -114,8 +141,9 @@ func readSnapshot(f *os.File) (*snapData, error) {
 	if d.byte() != tagSnapHeader || d.str() != snapMagic || d.err != nil {
 		return nil, errors.New("not a snapshot")
 	}
-	if v := d.uvarint(); v != snapVersion {
-		return nil, fmt.Errorf("unsupported snapshot version %d", v)
+	version := d.uvarint()
+	if version != 1 && version != snapVersion {
+		return nil, fmt.Errorf("unsupported snapshot version %d", version)
 	}
 	next := d.uvarint()
 	if d.err != nil || next == 0 {
@@ -127,6 +155,7 @@ func readSnapshot(f *os.File) (*snapData, error) {
 		userOrd, sessOrd   order
 		byID               []*userRec
 		byUser             []*sessRec
+		audit              []*auditRec
 		phase              byte // the last tag seen: frames come grouped, in tag order
 		lastPhone, lastKey string
 	)
@@ -145,8 +174,8 @@ func readSnapshot(f *os.File) (*snapData, error) {
 		}
 		phase = tag
 		switch tag {
-		case mPutUser:
-			u, err := d.userRec()
+		case mPutUser, mPutUser2:
+			u, err := d.userRec(tag == mPutUser2)
 			if err == nil && d.off != len(d.s) {
 				err = errors.New("trailing bytes")
 			}
@@ -205,10 +234,27 @@ func readSnapshot(f *os.File) (*snapData, error) {
 			if err != nil {
 				return nil, fmt.Errorf("record at offset %d: %w", at, err)
 			}
+		case mPutAudit:
+			a, err := d.auditRec()
+			if err == nil && d.off != len(d.s) {
+				err = errors.New("trailing bytes")
+			}
+			if err == nil && len(audit) > 0 && audit[len(audit)-1].key >= a.key {
+				err = errors.New("audit events out of order")
+			}
+			if err != nil {
+				return nil, fmt.Errorf("record at offset %d: %w", at, err)
+			}
+			audit = append(audit, a)
 		case tagSnapTrailer:
 			wu, ws := d.uvarint(), d.uvarint()
 			if d.err != nil || wu != uint64(len(users)) || ws != uint64(len(sessions)) {
 				return nil, fmt.Errorf("trailer counts %d users and %d sessions, read %d and %d", wu, ws, len(users), len(sessions))
+			}
+			if version >= 2 {
+				if wa := d.uvarint(); d.err != nil || wa != uint64(len(audit)) {
+					return nil, fmt.Errorf("trailer counts %d audit events, read %d (%v)", wa, len(audit), d.err)
+				}
 			}
 			if userOrd.n != len(users) || sessOrd.n != len(sessions) {
 				return nil, fmt.Errorf("orders cover %d users and %d sessions of %d and %d", userOrd.n, sessOrd.n, len(users), len(sessions))
@@ -216,14 +262,14 @@ func readSnapshot(f *os.File) (*snapData, error) {
 			if _, err := fr.next(); err != io.EOF {
 				return nil, fmt.Errorf("data after the trailer at offset %d", fr.off)
 			}
-			return &snapData{next: next, phones: users, users: byID, sessions: sessions, userSessions: byUser}, nil
+			return &snapData{next: next, phones: users, users: byID, sessions: sessions, userSessions: byUser, audit: audit}, nil
 		}
 	}
 }
 
 func snapRank(tag byte) int {
 	switch tag {
-	case mPutUser:
+	case mPutUser, mPutUser2:
 		return 1
 	case mPutSession:
 		return 2
@@ -231,8 +277,10 @@ func snapRank(tag byte) int {
 		return 3
 	case tagSessOrder:
 		return 4
-	case tagSnapTrailer:
+	case mPutAudit:
 		return 5
+	case tagSnapTrailer:
+		return 6
 	}
 	return 0
 }
@@ -432,9 +480,22 @@ func (s *Store) writeSnapshot(snap *memdb.Txn, next uint64) (users, sessions uin
 	}); err != nil {
 		return 0, 0, err
 	}
+	var audits uint64
+	it, err = snap.Get(tAudit, "id")
+	if err != nil {
+		return 0, 0, err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		b.putAuditRec(raw.(*auditRec))
+		if err := put(); err != nil {
+			return 0, 0, err
+		}
+		audits++
+	}
 	b.b = append(b.b, tagSnapTrailer)
 	b.b = binary.AppendUvarint(b.b, users)
 	b.b = binary.AppendUvarint(b.b, sessions)
+	b.b = binary.AppendUvarint(b.b, audits)
 	if err := put(); err != nil {
 		return 0, 0, err
 	}

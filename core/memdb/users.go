@@ -135,8 +135,8 @@ func (s *Store) userBy(op, table, key string) (*core.User, error) {
 	return f.toCore(), nil
 }
 
-// RecordLogin stores the login's device and session, and newHash if set.
-// UpdatedAt moves (to the session's creation time) only when the device
+// RecordLogin stores the login's device, time and address and its
+// session, and newHash if set. UpdatedAt moves (to the session's creation time) only when the device
 // or the hash changes. An empty deviceID keeps the stored one.
 func (s *Store) RecordLogin(ctx context.Context, userID, checkedHash, deviceID, newHash string, sess *core.Session) error {
 	const op = "memdb.RecordLogin"
@@ -159,14 +159,17 @@ func (s *Store) RecordLogin(ctx context.Context, userID, checkedHash, deviceID, 
 		if newHash != "" {
 			nu.hash = newHash
 		}
-		if nu.device != f.device || nu.hash != f.hash {
-			now := s.opts.Now()
-			if sess != nil {
-				now = sess.CreatedAt
-			}
-			nu.updated = toNanos(now)
-			b.putUser(&nu)
+		now := s.opts.Now()
+		if sess != nil {
+			now = sess.CreatedAt
+			nu.lastAddr = sess.Address
 		}
+		if nu.device != f.device || nu.hash != f.hash {
+			nu.updated = toNanos(now)
+		}
+		// Written on every login: the last login's time and address move.
+		nu.lastLogin = lastLoginNanos(now)
+		b.putUser(&nu)
 		if sess != nil {
 			return addSession(op, txn, b, sess)
 		}

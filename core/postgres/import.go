@@ -19,7 +19,8 @@ func (s *Store) CreateUsers(ctx context.Context, users []*core.User) (errs []err
 	n := len(users)
 	cols := struct {
 		id, phone, hash, name, nickname, gender, avatar, device []string
-		created, updated                                        []time.Time
+		created, updated, lastLogin                             []time.Time
+		source, lastAddr                                        []string
 	}{}
 	seen := make(map[string]bool, n) // phones of the batch sent so far
 	var rows []int                   // indexes sent to the server
@@ -38,6 +39,7 @@ func (s *Store) CreateUsers(ctx context.Context, users []*core.User) (errs []err
 		cols.name, cols.nickname, cols.gender = append(cols.name, u.Name), append(cols.nickname, u.Nickname), append(cols.gender, u.Gender)
 		cols.avatar, cols.device = append(cols.avatar, u.Avatar), append(cols.device, u.DeviceID)
 		cols.created, cols.updated = append(cols.created, u.CreatedAt), append(cols.updated, u.UpdatedAt)
+		cols.source, cols.lastLogin, cols.lastAddr = append(cols.source, u.Source), append(cols.lastLogin, lastLogin(u.LastLoginAt)), append(cols.lastAddr, u.LastLoginAddress)
 	}
 	if len(rows) == 0 {
 		return errs, nil
@@ -47,9 +49,10 @@ func (s *Store) CreateUsers(ctx context.Context, users []*core.User) (errs []err
 		// A taken phone is skipped, not an error; a taken id (a broken id
 		// generator) still fails the whole statement.
 		r, err := tx.Query(ctx, "INSERT INTO users ("+userColumns+") "+
-			"SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[]) "+
+			"SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::text[]) "+
 			"ON CONFLICT (phone) DO NOTHING RETURNING phone",
-			cols.id, cols.phone, cols.hash, cols.name, cols.nickname, cols.gender, cols.avatar, cols.device, cols.created, cols.updated)
+			cols.id, cols.phone, cols.hash, cols.name, cols.nickname, cols.gender, cols.avatar, cols.device, cols.created, cols.updated,
+			cols.source, cols.lastLogin, cols.lastAddr)
 		if err != nil {
 			return err
 		}

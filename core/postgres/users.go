@@ -11,11 +11,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const userColumns = "id, phone, password_hash, name, nickname, gender, avatar, device_id, created_at, updated_at"
+const userColumns = "id, phone, password_hash, name, nickname, gender, avatar, device_id, created_at, updated_at, source, last_login_at, last_login_address"
 
 // userFields are the scan destinations of userColumns, in order.
 func userFields(u *core.User) []any {
-	return []any{&u.ID, &u.Phone, &u.PasswordHash, &u.Name, &u.Nickname, &u.Gender, &u.Avatar, &u.DeviceID, &u.CreatedAt, &u.UpdatedAt}
+	return []any{&u.ID, &u.Phone, &u.PasswordHash, &u.Name, &u.Nickname, &u.Gender, &u.Avatar, &u.DeviceID, &u.CreatedAt, &u.UpdatedAt, &u.Source, &u.LastLoginAt, &u.LastLoginAddress}
 }
 
 func scanUser(row pgx.Row) (*core.User, error) {
@@ -57,8 +57,9 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User, sess *core.Session
 		return core.E(op, core.Invalid, "the session belongs to another user")
 	}
 	return s.tx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, "INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-			u.ID, u.Phone, u.PasswordHash, u.Name, u.Nickname, u.Gender, u.Avatar, u.DeviceID, u.CreatedAt, u.UpdatedAt)
+		_, err := tx.Exec(ctx, "INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+			u.ID, u.Phone, u.PasswordHash, u.Name, u.Nickname, u.Gender, u.Avatar, u.DeviceID, u.CreatedAt, u.UpdatedAt,
+			u.Source, lastLogin(u.LastLoginAt), u.LastLoginAddress)
 		switch {
 		case uniqueViolation(err, "users_phone_key"):
 			return core.E(op, core.AlreadyRegistered, "phone already registered")
@@ -130,15 +131,17 @@ func (s *Store) RecordLogin(ctx context.Context, userID, checkedHash, deviceID, 
 		if newHash != "" {
 			nextHash = newHash
 		}
-		if newDevice != device || nextHash != hash {
-			updated := s.opts.Now()
-			if sess != nil {
-				updated = sess.CreatedAt
-			}
-			if _, err := tx.Exec(ctx, "UPDATE users SET device_id = $2, password_hash = $3, updated_at = $4 WHERE id = $1",
-				userID, newDevice, nextHash, updated); err != nil {
-				return err
-			}
+		now, addr := s.opts.Now(), ""
+		if sess != nil {
+			now, addr = sess.CreatedAt, sess.Address
+		}
+		// The last login moves on every login; updated_at only with the
+		// device or the hash.
+		if _, err := tx.Exec(ctx, `UPDATE users SET device_id = $2, password_hash = $3,
+				updated_at = CASE WHEN device_id <> $2 OR password_hash <> $3 THEN $4 ELSE updated_at END,
+				last_login_at = $4, last_login_address = CASE WHEN $5 THEN $6 ELSE last_login_address END WHERE id = $1`,
+			userID, newDevice, nextHash, now, sess != nil, addr); err != nil {
+			return err
 		}
 		if sess != nil {
 			if err := insertSession(ctx, op, tx, sess); err != nil {
@@ -201,4 +204,13 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash [32]byte) error {
 		_, err := c.Exec(ctx, "DELETE FROM sessions WHERE token_hash = $1", tokenHash[:])
 		return err
 	})
+}
+
+// lastLogin is the stored form of a last login time: the zero time as
+// Go's zero instant (the column's default), not as pgx's -infinity.
+func lastLogin(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}.UTC()
+	}
+	return t
 }

@@ -221,7 +221,12 @@ func (s *Store) PutFlow(ctx context.Context, f *core.Flow) error {
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	if err := s.client.Set(ctx, s.flowKey(f.ID), b, s.ttl(f.ExpiresAt, 0)).Err(); err != nil {
+	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Set(ctx, s.flowKey(f.ID), b, s.ttl(f.ExpiresAt, 0))
+		s.indexFlow(ctx, p, f) // for DeletePhone
+		return nil
+	})
+	if err != nil {
 		return s.fail(op, err)
 	}
 	return nil

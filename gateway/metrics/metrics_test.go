@@ -242,6 +242,13 @@ func (f fakeStore) TakeTicket(context.Context, string, core.Purpose, *[32]byte, 
 func (f fakeStore) PutFlow(context.Context, *core.Flow) error                   { return f.err }
 func (f fakeStore) Flow(context.Context, string, time.Time) (*core.Flow, error) { return nil, f.err }
 func (f fakeStore) DeleteFlow(context.Context, string) error                    { return f.err }
+func (f fakeStore) DeletePhone(context.Context, string) error                   { return f.err }
+func (f fakeStore) CountSessions(context.Context, string, time.Time) (int, error) {
+	return 0, f.err
+}
+func (f fakeStore) RevokeSessions(context.Context, string) (int, error)    { return 0, f.err }
+func (f fakeStore) DeleteUser(context.Context, string) (*core.User, error) { return nil, f.err }
+func (f fakeStore) DeleteAvatar(context.Context, string) (bool, error)     { return false, f.err }
 
 func TestStoreWrappers(t *testing.T) {
 	m := New(Options{})

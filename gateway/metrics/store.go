@@ -39,14 +39,15 @@ func (o *storeObserver) done(method string, start time.Time, err *error) {
 // recorded under store=name ("memdb", "postgres").
 func (m *Metrics) Store(name string, s core.Store) core.Store {
 	return &store{s: s, o: m.storeObserver(name, "CreateUser", "UserByPhone", "UserByID", "RecordLogin",
-		"SetPassword", "Session", "DeleteSession", "PutAvatar", "Avatar", "TouchAvatar", "DeleteUnusedAvatars", "Ping", "Close")}
+		"SetPassword", "Session", "DeleteSession", "PutAvatar", "Avatar", "TouchAvatar", "DeleteUnusedAvatars", "Ping", "Close",
+		"CountSessions", "RevokeSessions", "DeleteUser", "DeleteAvatar")}
 }
 
 // EphemeralStore wraps an ephemeral store likewise ("memdb", "postgres",
 // "redis").
 func (m *Metrics) EphemeralStore(name string, s core.EphemeralStore) core.EphemeralStore {
 	return &ephemeral{s: s, codes: m.codes, o: m.storeObserver(name, "PutCode", "CheckCode", "PutTicket", "TakeTicket",
-		"PutFlow", "Flow", "DeleteFlow")}
+		"PutFlow", "Flow", "DeleteFlow", "DeletePhone")}
 }
 
 // store names every method (no embedding): a method added to core.Store
@@ -172,4 +173,29 @@ func (e *ephemeral) Flow(ctx context.Context, id string, now time.Time) (_ *core
 func (e *ephemeral) DeleteFlow(ctx context.Context, id string) (err error) {
 	defer e.o.done("DeleteFlow", time.Now(), &err)
 	return e.s.DeleteFlow(ctx, id)
+}
+
+func (s *store) CountSessions(ctx context.Context, userID string, now time.Time) (_ int, err error) {
+	defer s.o.done("CountSessions", time.Now(), &err)
+	return s.s.CountSessions(ctx, userID, now)
+}
+
+func (s *store) RevokeSessions(ctx context.Context, userID string) (_ int, err error) {
+	defer s.o.done("RevokeSessions", time.Now(), &err)
+	return s.s.RevokeSessions(ctx, userID)
+}
+
+func (s *store) DeleteUser(ctx context.Context, userID string) (_ *core.User, err error) {
+	defer s.o.done("DeleteUser", time.Now(), &err)
+	return s.s.DeleteUser(ctx, userID)
+}
+
+func (s *store) DeleteAvatar(ctx context.Context, name string) (_ bool, err error) {
+	defer s.o.done("DeleteAvatar", time.Now(), &err)
+	return s.s.DeleteAvatar(ctx, name)
+}
+
+func (e *ephemeral) DeletePhone(ctx context.Context, phone string) (err error) {
+	defer e.o.done("DeletePhone", time.Now(), &err)
+	return e.s.DeletePhone(ctx, phone)
 }
