@@ -79,9 +79,9 @@ func writeBody(w http.ResponseWriter, status int, contentType []string, body []b
 
 func parsePurpose(s string, allowAny bool) (core.Purpose, error) {
 	p, ok := core.ParsePurpose(s)
-	if !ok || (!allowAny && p == core.PurposeAny) {
+	if !ok || (!allowAny && (p == core.PurposeAny || p == core.PurposeDelete)) { // a ticket serves no deletion
 		if allowAny {
-			return 0, invalid(`purpose must be "register", "reset" or "any"`)
+			return 0, invalid(`purpose must be "register", "reset", "delete" or "any"`)
 		}
 		return 0, invalid(`purpose must be "register" or "reset"`)
 	}
