@@ -38,6 +38,9 @@ var readmeElsewhere = map[string]string{
 		"serves the quick start from that configuration in-process",
 	"make run 2>&1 | tee gateway.log": "as `make run`; TestREADMECommands writes the " +
 		"gateway's log to gateway.log in each format and reads codes from it with the README's `code`",
+	"go test ./cmd/gateway -run TestGolden": "TestGolden is itself a test",
+	"go run ./cmd/gateway contract verify --target https://gateway.example --test-phones '+8613800000xxx=246810'": "TestContractVerifyDeployed runs it, twice, against a gateway process",
+	"go run ./cmd/gateway contract verify --old-server --dialect apiv4 --target http://old-apiv4.example:5000":    "TestContractVerifyOldServer runs it against the old servers' doubles",
 }
 
 // readmeCommand is one command of a ```sh block of README.md.

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +22,7 @@ import (
 
 // verifyCommand replays golden cases against a running server:
 //
-//	gateway contract verify --target http://host:port [--test-phones '+8613800000xxx=246810' | --sms-sink :9099] [--old-server] [dir]
+//	gateway contract verify --target http://host:port [--test-phones '+8613800000xxx=246810' | --sms-sink :9099] [--old-server] [--dialect name] [dir]
 //
 // Cases that need codes read them from the target's test numbers
 // (--test-phones, the target's GATEWAY_TEST_PHONES: each case then gets
@@ -36,6 +37,7 @@ func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	target := fs.String("target", "", "base URL of the server to verify, e.g. http://127.0.0.1:8080")
 	sink := fs.String("sms-sink", "", "address to receive the target's SMS webhook on, e.g. 127.0.0.1:9099")
 	testPhones := fs.String("test-phones", "", "the target's GATEWAY_TEST_PHONES, e.g. '+8613800000xxx=246810': cases get fresh numbers of the first +86 range and its fixed code")
+	only := fs.String("dialect", "", "verify only these dialects' cases (comma-separated), e.g. apiv4 for one old server")
 	oldServer := fs.Bool("old-server", false, "the target is an old server: skip the cases that need /v1 set-up and those where the gateway departs from it")
 	lengths := []string{"v1=6"} // core's default
 	for _, k := range dialectKinds {
@@ -58,6 +60,13 @@ func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	cases, err := contracts.Load(dir)
 	if err != nil {
 		return err
+	}
+	if *only != "" {
+		want := strings.Split(*only, ",")
+		cases = slices.DeleteFunc(cases, func(c *contracts.Case) bool { return !slices.Contains(want, c.Dialect) })
+		if len(cases) == 0 {
+			return fmt.Errorf("contract verify: no cases of --dialect %s under %s", *only, dir)
+		}
 	}
 	t := contracts.Target{BaseURL: strings.TrimRight(*target, "/"), OldServer: *oldServer}
 	if *testPhones != "" {

@@ -131,6 +131,17 @@ func TestContractVerifyOldServer(t *testing.T) {
 		}
 	}
 	t.Log(lastLine(out.String()))
+
+	// One old server at a time, as they were deployed.
+	apiv4 := httptest.NewServer(oldserver.MustNew(oldserver.APIv4, oldserver.Options{}))
+	defer apiv4.Close()
+	out.Reset()
+	if err := run2(t, []string{"contract", "verify", "--old-server", "--dialect", "apiv4", "--target", apiv4.URL, "../../testdata"}, &out); err != nil {
+		t.Fatalf("contract verify --dialect apiv4: %v\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), "caraccessories/") || !strings.Contains(out.String(), "ok   apiv4/") {
+		t.Errorf("--dialect apiv4 ran other cases, or none of apiv4's:\n%s", out.String())
+	}
 }
 
 func run2(t *testing.T, args []string, out *bytes.Buffer) error {
