@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"legacyauth/core/limits"
+	"legacyauth/core/postgres"
 	"legacyauth/gateway"
 	"legacyauth/gateway/migrate"
 	"net/url"
@@ -51,6 +52,12 @@ type Config struct {
 	Limits         limits.Config
 	LimitsOff      bool
 	TrustedProxies []netip.Prefix
+
+	// PostgresExecMode is pgx's query exec mode (postgres.Options.ExecMode).
+	PostgresExecMode string
+	// ShutdownDrain is how long /readyz answers 503 before the listener
+	// closes, so that a load balancer stops sending first.
+	ShutdownDrain time.Duration
 
 	// AdminListen is the admin listener's address (/metrics, /healthz,
 	// /readyz, the admin API); empty when it is off.
@@ -236,7 +243,14 @@ func baseSettings(c *Config) []setting {
 		{"data-dir", "GATEWAY_DATA_DIR", "./data", "directory of the embedded store (log, snapshots, avatars, secret)", str(&c.DataDir)},
 		{"postgres-url", "GATEWAY_POSTGRES_URL", "", "PostgreSQL connection URL, for GATEWAY_STORE=postgres (e.g. postgres://user@host:5432/db)", str(&c.PostgresURL)},
 		{"postgres-schema", "GATEWAY_POSTGRES_SCHEMA", "public", "PostgreSQL schema the gateway's tables live in (created and migrated at start)", str(&c.PostgresSchema)},
-		{"redis-url", "GATEWAY_REDIS_URL", "", "Redis URL (e.g. redis://host:6379/0); when set, codes, tickets, legacy flows and rate-limit counters live there, shared by every instance", str(&c.RedisURL)},
+		{"postgres-exec-mode", "GATEWAY_POSTGRES_EXEC_MODE", "", "pgx's query exec mode: cache_statement, cache_describe, describe_exec, exec or simple_protocol; empty: pgx's default (cache_statement). Behind PgBouncer in transaction pooling use simple_protocol, exec or cache_describe", func(v string) error {
+			if _, ok := postgres.ExecModes[v]; v != "" && !ok {
+				return fmt.Errorf("want cache_statement, cache_describe, describe_exec, exec or simple_protocol")
+			}
+			c.PostgresExecMode = v
+			return nil
+		}},
+		{"redis-url", "GATEWAY_REDIS_URL", "", "Redis URL: redis://host:6379/0, a Cluster redis://node1:6379?addr=node2:6379, or Sentinel redis://sentinel1:26379/0?master_name=mymaster&addr=sentinel2:26379 (see docs/operations.md); when set, codes, tickets, legacy flows and rate-limit counters live there, shared by every instance", str(&c.RedisURL)},
 		{"redis-prefix", "GATEWAY_REDIS_PREFIX", "gateway:", "prefix of every Redis key the gateway writes", str(&c.RedisPrefix)},
 		{"secret", "GATEWAY_SECRET", "", "hex key (32+ bytes) for code MACs; empty: generated once and kept in the data directory", func(v string) error {
 			if v != "" {
@@ -262,6 +276,14 @@ func baseSettings(c *Config) []setting {
 			return nil
 		}},
 		{"shutdown-timeout", "GATEWAY_SHUTDOWN_TIMEOUT", "15s", "time in-flight requests get to finish on SIGTERM/SIGINT", dur(&c.ShutdownTimeout)},
+		{"shutdown-drain", "GATEWAY_SHUTDOWN_DRAIN", "5s", "on SIGTERM/SIGINT, how long /readyz answers 503 while requests are still served, before the listener closes: a load balancer's time to stop sending (0s: close at once)", func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return fmt.Errorf("want a duration of 0s or more")
+			}
+			c.ShutdownDrain = d
+			return nil
+		}},
 		{"read-header-timeout", "GATEWAY_READ_HEADER_TIMEOUT", "5s", "time a client has to send its request headers (cuts off slow-loris clients)", dur(&c.ReadHeaderTimeout)},
 		{"read-timeout", "GATEWAY_READ_TIMEOUT", "30s", "time a client has to send a whole request, body included", dur(&c.ReadTimeout)},
 		{"write-timeout", "GATEWAY_WRITE_TIMEOUT", "30s", "time to write a reply", dur(&c.WriteTimeout)},

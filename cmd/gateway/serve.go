@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"legacyauth/core"
@@ -230,7 +231,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, lw *logwriter.Wri
 	if err != nil {
 		return err
 	}
-	srv, admin := newHTTPServer(cfg, a.Handler, log), newAdminServer(cfg, a.Admin, log)
+	var draining atomic.Bool // set at the start of shutdown
+	srv, admin := newHTTPServer(cfg, drainable(a.Handler, &draining), log), newAdminServer(cfg, unreadyWhen(a.Admin, &draining), log)
 	// Bind both listeners before saying so: a taken port is an error at
 	// start, not a line saying "listening" followed by one.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -254,6 +256,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, lw *logwriter.Wri
 		return err
 	case <-ctx.Done():
 	}
+	// Unready first, close later: a load balancer polling /readyz stops
+	// sending here while the listener still serves whatever it sends until
+	// it notices.
+	draining.Store(true)
+	if cfg.ShutdownDrain > 0 {
+		log.Info("shutting down: /readyz answers 503, still serving while load balancers drain this instance", "drain", cfg.ShutdownDrain.String())
+		time.Sleep(cfg.ShutdownDrain)
+	}
 	log.Info("shutting down: finishing in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -264,6 +274,35 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, lw *logwriter.Wri
 	}
 	log.Info("stopped")
 	return err
+}
+
+// drainable asks clients to close their connection after each reply once
+// draining is set (Connection: close), so that keep-alive clients and
+// connection-level balancers move to another instance before the listener
+// closes, instead of finding an idle connection closed under them.
+func drainable(h http.Handler, draining *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// unreadyWhen answers /readyz with 503 {"shutdown":"draining"} once
+// draining is set, whatever the stores say; every other path is h's.
+func unreadyWhen(h http.Handler, draining *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" && draining.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"shutdown":"draining"}`+"\n")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // startupAttrs describe what serves: version, address, store, mounts with

@@ -52,7 +52,7 @@ func openStores(ctx context.Context, cfg *Config, log *slog.Logger, now func() t
 		s.checks["memdb"] = m.Ping
 		s.closers = append(s.closers, m)
 	case "postgres":
-		p, err := postgres.Open(ctx, cfg.PostgresURL, postgres.Options{Logger: log, Schema: cfg.PostgresSchema, Now: now, AvatarGrace: cfg.AvatarGrace})
+		p, err := postgres.Open(ctx, cfg.PostgresURL, postgres.Options{Logger: log, Schema: cfg.PostgresSchema, Now: now, AvatarGrace: cfg.AvatarGrace, ExecMode: cfg.PostgresExecMode})
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
 		}
