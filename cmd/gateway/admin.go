@@ -43,7 +43,7 @@ type adminRoute struct {
 // that mux: both listeners have their own handler, so that registration
 // is unreachable.)
 func adminRoutes(a *app) []adminRoute {
-	return []adminRoute{
+	return append([]adminRoute{
 		{"/debug/pprof/", http.HandlerFunc(pprof.Index)}, // also the named profiles: heap, goroutine, block, mutex, allocs, threadcreate
 		{"/debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline)},
 		{"/debug/pprof/profile", http.HandlerFunc(pprof.Profile)},
@@ -51,7 +51,7 @@ func adminRoutes(a *app) []adminRoute {
 		{"/debug/pprof/trace", http.HandlerFunc(pprof.Trace)},
 		{"GET /migration", migrationStatusHandler(a)},
 		{"POST /migration", migrationControlHandler(a)},
-	}
+	}, userRoutes(a)...)
 }
 
 // adminHandler routes the admin listener: /metrics, /healthz and /readyz

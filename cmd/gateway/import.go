@@ -139,10 +139,16 @@ func openCore(ctx context.Context, cfg *Config, log *slog.Logger, o overrides, w
 		st.Close()
 		return nil, nil, err
 	}
+	audit, err := newAuditLog(cfg, log, st, o.Now)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
 	c := core.Config{
 		Secret: secret, CodeTTL: cfg.CodeTTL, SessionTTL: cfg.SessionTTL, MaxSessions: cfg.MaxSessions,
 		Now: o.Now, Hash: o.Hash, Log: log,
 		Sender: core.LogSender{Log: log},
+		Audit:  audit,
 	}
 	if wire != nil {
 		wire(st, &c)

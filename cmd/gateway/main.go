@@ -71,6 +71,11 @@ func init() {
 		}},
 		{"sms test", "--phone PHONE [--provider NAME] [gateway flags]", "send one test code through the configured SMS providers and say which took it", smsTestCommand},
 		{"migrate", "[--admin URL] status | pause [TRACK] | resume [TRACK] | set TRACK PERCENT", "read or steer the migration from the old servers (rollout steps, pauses) through a gateway's admin API", migrateCommand},
+		{"user show", userArgs, userActions["show"].summary, userCommand("show")},
+		{"user unlock", userArgs, userActions["unlock"].summary, userCommand("unlock")},
+		{"user logout", userArgs, userActions["logout"].summary, userCommand("logout")},
+		{"user delete", userArgs, userActions["delete"].summary, userCommand("delete")},
+		{"user audit", userArgs, userActions["audit"].summary, userCommand("audit")},
 		{"help", "[COMMAND]", "print this text, or a command's usage", helpCommand},
 	}
 }

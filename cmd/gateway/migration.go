@@ -46,7 +46,7 @@ func newMigrator(cfg *Config, log *slog.Logger, m *metrics.Metrics, svc *core.Se
 		TrustedProxies:    cfg.TrustedProxies,
 		Users:             users,
 		Flows:             svc.Flow,
-		Import:            svc.ImportUser,
+		Import:            importMigrated(svc),
 		Guard:             guardOf(lim),
 		Log:               log,
 		Registerer:        m.Registry(),
