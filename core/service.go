@@ -39,6 +39,12 @@ type Config struct {
 
 	// Audit receives every security event (audit.go); nil records none.
 	Audit AuditSink
+
+	// TraceHash, when set, is called as each password hash ("hash") or
+	// check ("verify") starts, the wait for a hashing slot included, and
+	// returns the function to call when it ends: tracing hooks in here
+	// (gateway/tracing), so the core does not depend on OpenTelemetry.
+	TraceHash func(ctx context.Context, op string) (end func())
 }
 
 const (
@@ -647,6 +653,7 @@ func (s *Service) newSession(userID string, now time.Time) (string, *Session, er
 // hash and verify bound how many argon2id computations run at once, since
 // each holds Hash.MemoryKiB.
 func (s *Service) hash(ctx context.Context, password string) (string, error) {
+	defer s.traceHash(ctx, "hash")()
 	if err := s.acquire(ctx); err != nil {
 		return "", err
 	}
@@ -655,6 +662,7 @@ func (s *Service) hash(ctx context.Context, password string) (string, error) {
 }
 
 func (s *Service) verify(ctx context.Context, password, phc string) (ok, stale bool, err error) {
+	defer s.traceHash(ctx, "verify")()
 	if err := s.acquire(ctx); err != nil {
 		return false, false, err
 	}

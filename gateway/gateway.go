@@ -47,6 +47,12 @@ type Options struct {
 	// with what its log line holds (metrics hook in here, so the gateway
 	// need not know them). It must not keep info.
 	Observe func(r *http.Request, info *Info, status int, elapsed time.Duration)
+	// Trace, when set, starts a request's trace span: it returns the
+	// context to serve the request with (carrying the span) and the
+	// function to call once the request is answered, with its Info and
+	// status (gateway/tracing hooks in here, so the gateway need not know
+	// OpenTelemetry). The function must not keep info.
+	Trace func(ctx context.Context, r *http.Request) (context.Context, func(info *Info, status int))
 	// Wrap, when set, wraps every dialect route's handler (the migration
 	// layer hooks in here: see gateway/migrate). It runs after the
 	// per-client request limit (Admit), so requests it sends elsewhere are
@@ -68,6 +74,7 @@ type Gateway struct {
 	admit      func(ctx context.Context) error
 	rejectV1   func(w http.ResponseWriter, r *http.Request, err error)
 	observe    func(r *http.Request, info *Info, status int, elapsed time.Duration)
+	trace      func(ctx context.Context, r *http.Request) (context.Context, func(info *Info, status int))
 	wrap       func(d Dialect, rt Route, next http.Handler) http.Handler
 
 	detectionFailures atomic.Int64
@@ -120,7 +127,7 @@ func New(opts Options) *Gateway {
 			http.Error(w, "too many requests", http.StatusTooManyRequests)
 		}
 	}
-	g.observe, g.wrap = opts.Observe, opts.Wrap
+	g.observe, g.wrap, g.trace = opts.Observe, opts.Wrap, opts.Trace
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -260,9 +267,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info.ClientIP = info.clientAddr.String()
 	st.idHeader[0] = info.RequestID
 	w.Header()["X-Request-Id"] = st.idHeader[:] // canonical key; the value slice is part of st
-	st.ctx = requestContext{Context: r.Context(), info: info}
+	parent := r.Context()
+	var traced func(*Info, int)
+	if g.trace != nil {
+		parent, traced = g.trace(parent, r)
+	}
+	st.ctx = requestContext{Context: parent, info: info}
 	r = r.WithContext(&st.ctx) // the one context value: Info, also the core's client
 	g.route(st, r)
+	if traced != nil {
+		traced(info, rec.status)
+	}
 	end := time.Now()
 	elapsed := end.Sub(start)
 	g.logRequest(r.Context(), requestLine{at: end, info: info, method: r.Method, path: r.URL.Path, status: rec.status, latency: elapsed})

@@ -48,7 +48,12 @@ type Options struct {
 	// OnState, when set, is told each breaker's state changes: "closed",
 	// "half-open", "open".
 	OnState func(provider, state string)
-	Log     *slog.Logger
+	// Trace, when set, is called as each provider's attempt starts; it
+	// returns the context the attempt runs with and the function told the
+	// attempt's outcome (as Observe's) when it ends. Tracing hooks in here
+	// (gateway/tracing), so this package does not depend on it.
+	Trace func(ctx context.Context, provider string) (context.Context, func(outcome string))
+	Log   *slog.Logger
 }
 
 // Chain is the failover sender.
@@ -134,21 +139,29 @@ func (c *Chain) SendVia(ctx context.Context, only string, m core.SMS) (string, e
 			break
 		}
 		start := time.Now()
-		_, err := p.cb.Execute(func() (struct{}, error) { return struct{}{}, p.Sender.Send(ctx, m) })
+		sendCtx, traced := c.trace(ctx, p.Name)
+		_, err := p.cb.Execute(func() (struct{}, error) { return struct{}{}, p.Sender.Send(sendCtx, m) })
 		took := time.Since(start)
+		outcome := "failed"
 		switch {
 		case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
-			c.observe(p.Name, "skipped", took)
+			outcome = "skipped"
+		case err == nil:
+			outcome = "sent"
+		case aboutTheNumber(err):
+			outcome = core.KindOf(err).String()
+		}
+		traced(outcome)
+		c.observe(p.Name, outcome, took)
+		switch {
+		case outcome == "skipped":
 			errs = append(errs, fmt.Errorf("%s: skipped: its breaker is open", p.Name))
 			continue
 		case err == nil:
-			c.observe(p.Name, "sent", took)
 			return p.Name, nil
 		case aboutTheNumber(err):
-			c.observe(p.Name, core.KindOf(err).String(), took)
 			return p.Name, err
 		}
-		c.observe(p.Name, "failed", took)
 		c.o.Log.Warn("sms provider failed; trying the next", "provider", p.Name, "phone", core.MaskPhone(m.Phone), "err", err)
 		errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
 	}
@@ -156,6 +169,14 @@ func (c *Chain) SendVia(ctx context.Context, only string, m core.SMS) (string, e
 		return "", &core.Error{Op: op, Kind: core.Invalid, Msg: fmt.Sprintf("no SMS provider %q is configured", only)}
 	}
 	return "", &core.Error{Op: op, Kind: core.SMSFailed, Msg: "no SMS provider took the code", Err: errors.Join(errs...)}
+}
+
+// trace starts a provider attempt's trace (Options.Trace).
+func (c *Chain) trace(ctx context.Context, provider string) (context.Context, func(string)) {
+	if c.o.Trace == nil {
+		return ctx, func(string) {}
+	}
+	return c.o.Trace(ctx, provider)
 }
 
 func (c *Chain) observe(provider, outcome string, took time.Duration) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -189,5 +190,44 @@ func TestSendViaOnlyThatProvider(t *testing.T) {
 	}
 	if _, err := ch.SendVia(context.Background(), "c", sms); core.KindOf(err) != core.Invalid {
 		t.Fatalf("SendVia c = %v, want invalid", err)
+	}
+}
+
+type spanKey struct{}
+
+// Options.Trace spans each provider attempt: one start per provider
+// tried, its context reaching the provider, its end told the outcome
+// Observe is told.
+func TestTraceEachAttempt(t *testing.T) {
+	failed := &core.Error{Op: "a.Send", Kind: core.SMSFailed, Msg: "HTTP 503"}
+	var mu sync.Mutex
+	var spans []string
+	trace := func(ctx context.Context, p string) (context.Context, func(string)) {
+		return context.WithValue(ctx, spanKey{}, p), func(outcome string) {
+			mu.Lock()
+			defer mu.Unlock()
+			spans = append(spans, p+":"+outcome)
+		}
+	}
+	inSpan := func(want string, err error) func(context.Context) error {
+		return func(ctx context.Context) error {
+			if got := ctx.Value(spanKey{}); got != want {
+				t.Errorf("provider %s sent with span context %v", want, got)
+			}
+			return err
+		}
+	}
+	o := &outcomes{}
+	ch := chain(o, smsfailover.Options{Trace: trace, FailuresToOpen: 1},
+		smsfailover.Provider{Name: "a", Sender: &provider{next: inSpan("a", failed)}},
+		smsfailover.Provider{Name: "b", Sender: &provider{next: inSpan("b", nil)}})
+	for range 2 { // the second send finds a's breaker open
+		if err := ch.Send(context.Background(), sms); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"a:failed", "b:sent", "a:skipped", "b:sent"}
+	if !slices.Equal(spans, want) || !slices.Equal(o.seen, want) {
+		t.Fatalf("spans %v, observed %v; want %v", spans, o.seen, want)
 	}
 }

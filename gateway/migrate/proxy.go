@@ -14,6 +14,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"legacyauth/gateway"
 )
@@ -47,6 +51,7 @@ func newUpstream(dialect string, target *url.URL, transport http.RoundTripper, t
 			pr.Out.Host = pr.In.Host
 			forwarded(pr, trusted)
 			stripHeaders(pr)
+			traceparent(pr)
 		},
 		Transport: no1xx{transport},
 		// A 101 is refused: relayed, it would turn the client's
@@ -77,9 +82,16 @@ func (u *upstream) relay(w http.ResponseWriter, r *http.Request) error {
 	rec := &relayErr{}
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), relayErrKey{}, rec), u.timeout)
 	defer cancel()
+	ctx, span := u.span(ctx)
 	start := time.Now()
 	u.rp.ServeHTTP(w, r.WithContext(ctx))
 	u.latency.Observe(time.Since(start).Seconds())
+	if span != nil {
+		if rec.err != nil {
+			span.SetStatus(codes.Error, "the old server did not answer")
+		}
+		span.End()
+	}
 	if rec.err == nil {
 		return nil
 	}
@@ -105,6 +117,31 @@ func (u *upstream) relay(w http.ResponseWriter, r *http.Request) error {
 		return rec.err
 	}
 	return context.Canceled
+}
+
+// span starts the exchange's client span under the request's, when the
+// request is traced (gateway/tracing); nil otherwise. The tracer is the
+// request span's own provider's, so this package needs no setting.
+func (u *upstream) span(ctx context.Context) (context.Context, trace.Span) {
+	parent := trace.SpanFromContext(ctx)
+	if !parent.IsRecording() {
+		return ctx, nil
+	}
+	return parent.TracerProvider().Tracer("legacyauth/gateway/migrate").Start(ctx, "old server "+u.dialect,
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.String("gateway.dialect", u.dialect)))
+}
+
+// traceparent sends the old server the trace context (W3C Trace Context:
+// traceparent, and tracestate when there is one) of the exchange's span,
+// replacing what the client sent, when the request is traced. Untraced,
+// the request goes as it came.
+func traceparent(pr *httputil.ProxyRequest) {
+	if !trace.SpanContextFromContext(pr.In.Context()).IsValid() {
+		return
+	}
+	delete(pr.Out.Header, "Traceparent")
+	delete(pr.Out.Header, "Tracestate")
+	propagation.TraceContext{}.Inject(pr.In.Context(), propagation.HeaderCarrier(pr.Out.Header))
 }
 
 var errSwitchingProtocols = errors.New("the old server answered 101 Switching Protocols")
