@@ -15,11 +15,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"legacyauth/core"
 	"legacyauth/core/limits"
 	"legacyauth/gateway"
 	"legacyauth/gateway/metrics"
 	"legacyauth/gateway/migrate"
+	"legacyauth/gateway/tracing"
 	v1 "legacyauth/gateway/v1"
 	"legacyauth/internal/logwriter"
 )
@@ -71,6 +74,9 @@ type overrides struct {
 	Sender core.Sender
 	Now    func() time.Time
 	Hash   core.HashParams
+	// Tracing is where spans go; nil: no traces (serve passes the
+	// provider the OTEL_* environment asks for: startTracing).
+	Tracing trace.TracerProvider
 }
 
 // app is the wired gateway.
@@ -96,9 +102,10 @@ func (a *app) Close() error {
 // It is the one place that knows every package.
 func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	m := newMetrics(cfg)
+	tr := tracing.New(o.Tracing) // nil when off: no hook, no wrapper
 	sender := o.Sender
 	if sender == nil {
-		ch, err := newSender(cfg, log, m)
+		ch, err := newSender(cfg, log, m, tr)
 		if err != nil {
 			return nil, err
 		}
@@ -112,6 +119,7 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 		c.Sender = m.Sender(sender)
 		c.TestPhones, c.SMSCountries = cfg.SMS.TestPhones, cfg.SMS.Countries
 		st.instrument(cfg, m)
+		st.trace(cfg, tr, c)
 		if cfg.LimitsOff {
 			log.Warn("GATEWAY_LIMITS=off: no rate limit or brute-force lock is applied. Local testing only.")
 		} else {
@@ -147,6 +155,7 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 		Admit:          admitOf(lim),
 		RejectV1:       func(w http.ResponseWriter, r *http.Request, err error) { v1.WriteError(w, err) },
 		Observe:        m.ObserveRequest,
+		Trace:          tr.RequestHook(),
 		Wrap:           wrapOf(mig),
 	})
 	m.DetectionFailures(gw.DetectionFailures)
@@ -227,7 +236,16 @@ func newHTTPServer(cfg *Config, h http.Handler, log *slog.Logger) *http.Server {
 // written (lw closed) before it returns.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger, lw *logwriter.Writer) error {
 	defer lw.Close()
-	a, err := build(cfg, log, overrides{})
+	tp, stopTracing, err := startTracing(ctx, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() { // after the listeners and stores: the last spans are flushed
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopTracing(flushCtx)
+	}()
+	a, err := build(cfg, log, overrides{Tracing: tp})
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"legacyauth/core/tencentcloud"
 	"legacyauth/core/twilio"
 	"legacyauth/gateway/metrics"
+	"legacyauth/gateway/tracing"
 )
 
 // smsProviders are the names GATEWAY_SMS_PROVIDERS may list.
@@ -212,13 +213,14 @@ func buildProviders(cfg *Config, log *slog.Logger) ([]smsfailover.Provider, erro
 }
 
 // newSender is the failover over the configured providers, its sends and
-// breakers measured when m is not nil.
-func newSender(cfg *Config, log *slog.Logger, m *metrics.Metrics) (*smsfailover.Chain, error) {
+// breakers measured when m is not nil, each provider attempt traced when
+// tr is not nil.
+func newSender(cfg *Config, log *slog.Logger, m *metrics.Metrics, tr *tracing.Tracer) (*smsfailover.Chain, error) {
 	providers, err := buildProviders(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	o := smsfailover.Options{Timeout: cfg.SMS.Deadline, Log: log}
+	o := smsfailover.Options{Timeout: cfg.SMS.Deadline, Log: log, Trace: tr.SMSHook()}
 	if m != nil {
 		o.Observe, o.OnState = m.SMSProviders()
 	}
@@ -276,7 +278,7 @@ func smsTestCommand(ctx context.Context, args []string, e env) error {
 	}
 	log, lw := newLogger(cfg, e.stderr)
 	defer lw.Close()
-	ch, err := newSender(cfg, log, nil)
+	ch, err := newSender(cfg, log, nil, nil)
 	if err != nil {
 		return err
 	}
