@@ -83,7 +83,9 @@ type Error struct {
 	Op   string // the operation that failed, e.g. "core.Login"
 	Msg  string // safe to show a caller; never a secret
 	Err  error  // the underlying cause, only logged
-	// RetryAfter is set on RateLimited: how long the caller should wait.
+	// RetryAfter is set on RateLimited, and on Unavailable when the
+	// request was shed (no hash slot in time): how long the caller should
+	// wait.
 	RetryAfter time.Duration
 	// Limit is set on RateLimited: the limit that refused.
 	Limit *Limit
@@ -137,7 +139,8 @@ func LimitOf(err error) *Limit {
 	return nil
 }
 
-// RetryAfterOf returns how long a RateLimited error asks the caller to wait.
+// RetryAfterOf returns how long a RateLimited (or shed Unavailable) error
+// asks the caller to wait.
 func RetryAfterOf(err error) time.Duration {
 	if ce := asError(err); ce != nil {
 		return ce.RetryAfter

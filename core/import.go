@@ -75,8 +75,9 @@ func (s *Service) ImportUsers(ctx context.Context, reqs []ImportRequest) (users 
 			continue
 		}
 		// The hash slots bound the parallelism; acquire here so that no
-		// more goroutines than slots wait at a time.
-		if err := s.acquire(ctx); err != nil {
+		// more goroutines than slots wait at a time. An import waits for
+		// its turn as long as its context allows: it is never shed.
+		if err := s.acquireWithin(ctx, 0); err != nil {
 			users[i], errs[i] = nil, Wrap(op, Unavailable, err)
 			continue
 		}

@@ -25,8 +25,19 @@ type Config struct {
 	DefaultCodeLen  int           // when a request names none; default 6
 	Hash            HashParams    // default DefaultHashParams
 	// HashConcurrency bounds parallel argon2id computations, each of which
-	// holds Hash.MemoryKiB of memory; default GOMAXPROCS.
+	// holds Hash.MemoryKiB of memory; default GOMAXPROCS-1, at least 1, so
+	// that logins filling every slot leave a core to the cheap requests
+	// (docs/performance.md says what that costs in logins per second).
 	HashConcurrency int
+	// HashWait bounds how long a request waits for a hash slot; past it
+	// the request is shed: an Unavailable error with RetryAfter set, which
+	// each dialect answers as its "busy, try later" reply. Default 1s.
+	// Imports (ImportUsers) wait as long as their context allows.
+	HashWait time.Duration
+	// ObserveHashWait, when set, is told how long each request waited for
+	// a hash slot, and whether it was shed (having waited HashWait); the
+	// metrics package feeds it to a histogram and a counter.
+	ObserveHashWait func(wait time.Duration, shed bool)
 	Sender          Sender
 	// TestPhones get a fixed code that is never sent, and no SMS limit.
 	TestPhones []TestPhone
@@ -94,7 +105,10 @@ func New(store Store, eph EphemeralStore, cfg Config) (*Service, error) {
 		cfg.Hash = DefaultHashParams
 	}
 	if cfg.HashConcurrency <= 0 {
-		cfg.HashConcurrency = runtime.GOMAXPROCS(0)
+		cfg.HashConcurrency = DefaultHashConcurrency()
+	}
+	if cfg.HashWait <= 0 {
+		cfg.HashWait = DefaultHashWait
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -497,7 +511,12 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (res *LoginResult
 	u, err := s.store.UserByPhone(ctx, phone)
 	if err != nil {
 		if KindOf(err) == NotRegistered {
-			_, _, _ = s.verify(ctx, req.Password, s.dummyHash)
+			if _, _, err := s.verify(ctx, req.Password, s.dummyHash); err != nil {
+				// Shed, or the client left: answered as for a known
+				// phone, so that the answer reveals no registration.
+				attempt.Cancel(ctx)
+				return nil, Wrap(op, Internal, err)
+			}
 			attempt.Failed(ctx)
 			return nil, E(op, NotRegistered, "phone not registered")
 		}
@@ -516,8 +535,12 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (res *LoginResult
 	attempt.Succeeded(ctx)
 	var newHash string
 	if stale {
-		if newHash, err = s.hash(ctx, req.Password); err != nil {
-			return nil, Wrap(op, Internal, err)
+		// A re-hash that is shed leaves the old hash for a later login:
+		// the password was checked, and the login stands.
+		if h, herr := s.hash(ctx, req.Password); herr == nil {
+			newHash = h
+		} else if KindOf(herr) != Unavailable {
+			return nil, Wrap(op, Internal, herr)
 		}
 	}
 	changed := req.DeviceID != "" && u.DeviceID != "" && req.DeviceID != u.DeviceID
@@ -670,12 +693,52 @@ func (s *Service) verify(ctx context.Context, password, phc string) (ok, stale b
 	return VerifyPassword(password, phc, s.cfg.Hash)
 }
 
+// DefaultHashConcurrency is HashConcurrency's default: GOMAXPROCS-1, at
+// least 1.
+func DefaultHashConcurrency() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+
+// DefaultHashWait is HashWait's default.
+const DefaultHashWait = time.Second
+
+// acquire takes a hash slot, waiting at most HashWait: past it the request
+// is shed (Unavailable, with RetryAfter), so a login storm is answered fast instead of queueing
+// until clients give up and retry.
 func (s *Service) acquire(ctx context.Context) error {
+	return s.acquireWithin(ctx, s.cfg.HashWait)
+}
+
+// acquireWithin takes a hash slot, waiting at most bound (no bound when
+// bound <= 0, for imports). Waiters are served first come, first served
+// (a channel's senders queue in order).
+func (s *Service) acquireWithin(ctx context.Context, bound time.Duration) error {
 	select {
 	case s.hashSlots <- struct{}{}:
+		s.observeWait(0, false)
 		return nil
+	default:
+	}
+	start := time.Now()
+	var expired <-chan time.Time
+	if bound > 0 {
+		t := time.NewTimer(bound)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case s.hashSlots <- struct{}{}:
+		s.observeWait(time.Since(start), false)
+		return nil
+	case <-expired:
+		s.observeWait(time.Since(start), true)
+		return &Error{Op: "core.hash", Kind: Unavailable, Msg: "too many password checks at once; try again shortly", RetryAfter: bound}
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+func (s *Service) observeWait(d time.Duration, shed bool) {
+	if s.cfg.ObserveHashWait != nil {
+		s.cfg.ObserveHashWait(d, shed)
 	}
 }
 

@@ -197,7 +197,8 @@ func TestNew(t *testing.T) {
 			{"MaxCodeAttempts", cfg.MaxCodeAttempts, 5},
 			{"DefaultCodeLen", cfg.DefaultCodeLen, 6},
 			{"Hash", cfg.Hash, core.DefaultHashParams},
-			{"HashConcurrency", cfg.HashConcurrency, runtime.GOMAXPROCS(0)},
+			{"HashConcurrency", cfg.HashConcurrency, max(1, runtime.GOMAXPROCS(0)-1)},
+			{"HashWait", cfg.HashWait, time.Second},
 		}
 		for _, c := range checks {
 			if c.got != c.want {

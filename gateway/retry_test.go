@@ -21,4 +21,16 @@ func TestSetRetryAfter(t *testing.T) {
 	if got := rec.Header().Get("Retry-After"); got != "" {
 		t.Errorf("a CodeWrong reply got Retry-After %q", got)
 	}
+	// A request shed for want of a hash slot asks for a wait; a store
+	// that did not answer does not.
+	rec = httptest.NewRecorder()
+	SetRetryAfter(rec, core.Wrap("outer", core.Internal, &core.Error{Kind: core.Unavailable, RetryAfter: time.Second}))
+	if got := rec.Header().Get("Retry-After"); got != "1" {
+		t.Errorf("a shed reply got Retry-After %q, want 1", got)
+	}
+	rec = httptest.NewRecorder()
+	SetRetryAfter(rec, core.E("x", core.Unavailable, "store down"))
+	if got := rec.Header().Get("Retry-After"); got != "" {
+		t.Errorf("a store failure got Retry-After %q", got)
+	}
 }

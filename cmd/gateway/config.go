@@ -38,6 +38,8 @@ type Config struct {
 	MaxSessions     int // live sessions per user; a login beyond revokes the oldest
 	AvatarGrace     time.Duration
 	ShutdownTimeout time.Duration
+	HashConcurrency int           // core.Config.HashConcurrency; 0: its default (GOMAXPROCS-1)
+	HashWait        time.Duration // core.Config.HashWait
 	// Server time-outs: see net/http.Server.
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -266,6 +268,14 @@ func baseSettings(c *Config) []setting {
 		{"code-ttl", "GATEWAY_CODE_TTL", "5m", "lifetime of a verification code", dur(&c.CodeTTL)},
 		{"session-ttl", "GATEWAY_SESSION_TTL", "720h", "lifetime of a login session (token)", dur(&c.SessionTTL)},
 		{"max-sessions", "GATEWAY_MAX_SESSIONS", "20", "live sessions per user; a login beyond it revokes the user's oldest session", positive(&c.MaxSessions, 10000)},
+		{"hash-concurrency", "GATEWAY_HASH_CONCURRENCY", "auto", "password hashes (argon2id, 19 MiB each) computed at once; auto: one fewer than the cores (GOMAXPROCS), at least 1, so that a login storm leaves a core to every other request", func(v string) error {
+			if v == "auto" {
+				c.HashConcurrency = 0
+				return nil
+			}
+			return positive(&c.HashConcurrency, 1024)(v)
+		}},
+		{"hash-wait", "GATEWAY_HASH_WAIT", "1s", "longest a login, registration or reset waits for a hash slot; past it the request is shed: the dialect's busy reply (/v1: 503) with Retry-After", dur(&c.HashWait)},
 		{"avatar-grace", "GATEWAY_AVATAR_GRACE", "24h", "how long an uploaded avatar no user references is kept before it is deleted (at least 10m: an upload must outlive the registration that uses it)", func(v string) error {
 			if err := dur(&c.AvatarGrace)(v); err != nil {
 				return err

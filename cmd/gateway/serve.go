@@ -77,6 +77,9 @@ type overrides struct {
 	// Tracing is where spans go; nil: no traces (serve passes the
 	// provider the OTEL_* environment asks for: startTracing).
 	Tracing trace.TracerProvider
+	// ObserveHashWait is told of every wait for a hash slot, after the
+	// metrics (core.Config.ObserveHashWait).
+	ObserveHashWait func(wait time.Duration, shed bool)
 }
 
 // app is the wired gateway.
@@ -118,6 +121,11 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	svc, st, err := openCore(context.Background(), cfg, log, o, func(st *stores, c *core.Config) {
 		c.Sender = m.Sender(sender)
 		c.TestPhones, c.SMSCountries = cfg.SMS.TestPhones, cfg.SMS.Countries
+		c.HashConcurrency, c.HashWait, c.ObserveHashWait = cfg.HashConcurrency, cfg.HashWait, m.Hashing()
+		if then := o.ObserveHashWait; then != nil {
+			first := c.ObserveHashWait
+			c.ObserveHashWait = func(d time.Duration, shed bool) { first(d, shed); then(d, shed) }
+		}
 		st.instrument(cfg, m)
 		st.trace(cfg, tr, c)
 		if cfg.LimitsOff {

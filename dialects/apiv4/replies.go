@@ -61,7 +61,7 @@ var commonFailures = map[core.Kind]reply{
 	core.SMSFailed:         {codeSMSFailed, "短信发送失败，请稍后再试", false},
 	core.Unauthorized:      {-1, "请先验证验证码", false},
 	core.NotFound:          {codeServer, "服务器繁忙，请稍后再试", false},
-	core.Unavailable:       {codeServer, "服务器繁忙，请稍后再试", false},
+	core.Unavailable:       {codeServer, "服务器繁忙，请稍后再试", false}, // a store did not answer, or shed (no hash slot in time: + Retry-After)
 }
 
 // failures are the per-operation exceptions to commonFailures: the

@@ -20,8 +20,8 @@ var success = reply{1, "Ok"}
 // Codes the document does not have, defined by the gateway (and listed in
 // contracts/caraccessories.yaml) for outcomes no documented code fits.
 var (
-	badInput    = reply{-1, "请求参数不正确"} // the validator's or the gateway's own message replaces this one when there is one
-	serverError = reply{-2, "服务器繁忙，请稍后再试"}
+	badInput    = reply{-1, "请求参数不正确"}     // the validator's or the gateway's own message replaces this one when there is one
+	serverError = reply{-2, "服务器繁忙，请稍后再试"} // "server busy, try later": also a shed request's (Unavailable with Retry-After)
 	tooMany     = reply{-6, "请求过于频繁，请稍后再试"}
 )
 
@@ -140,8 +140,8 @@ var (
 
 // write renders rep with the given HTTP status: compact JSON, status then
 // msg, non-ASCII as UTF-8, no trailing newline (a servlet writing its JSON
-// string). err is the failure answered, nil on success; a RateLimited one
-// adds Retry-After.
+// string). err is the failure answered, nil on success; a RateLimited one,
+// or a shed one (Unavailable: no hash slot in time), adds Retry-After.
 func write(w http.ResponseWriter, status int, rep reply, err error) {
 	body, jerr := json.Marshal(rep)
 	if jerr != nil { // cannot happen: an int and a string

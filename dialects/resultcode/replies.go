@@ -104,7 +104,7 @@ var table = map[string]map[core.Kind]answer{
 		core.SMSFailed:         {rUnknown, msgSystem},
 		core.Unauthorized:      {rUnknown, msgVerify}, // ticket used or expired
 		core.NotFound:          {rUnknown, msgVerify}, // no verified flow
-		core.Unavailable:       {rUnknown, msgBusy},
+		core.Unavailable:       {rUnknown, msgBusy},   // + Retry-After when shed (no hash slot in time)
 	},
 	opUpload: {
 		core.Internal:          {rUnknown, ""},
@@ -134,7 +134,7 @@ var table = map[string]map[core.Kind]answer{
 		core.SMSFailed:         {rGateway, msgSystem},
 		core.Unauthorized:      {rGateway, msgSystem},
 		core.NotFound:          {rGateway, msgSystem},
-		core.Unavailable:       {rGateway, msgBusy},
+		core.Unavailable:       {rGateway, msgBusy}, // + Retry-After when shed (no hash slot in time)
 	},
 }
 

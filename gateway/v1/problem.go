@@ -164,6 +164,8 @@ func writeError(w http.ResponseWriter, err error, tokenSent bool) (code string, 
 		detail = "" // the cause is only logged
 	case core.RateLimited:
 		setRateLimitHeaders(w, err)
+	case core.Unavailable:
+		gateway.SetRetryAfter(w, err) // when shed: no hash slot in time
 	}
 	if status == http.StatusUnauthorized {
 		ch := bearerChallenge

@@ -47,7 +47,8 @@ func TestWriteErrorEveryKind(t *testing.T) {
 					t.Errorf("detail = %q", p.Detail)
 				}
 			}
-			if got := rec.Header().Get("Retry-After"); (k == core.RateLimited) != (got != "") || (got != "" && got != "2") {
+			// A shed request (Unavailable with RetryAfter) asks for a wait too.
+			if got := rec.Header().Get("Retry-After"); (k == core.RateLimited || k == core.Unavailable) != (got != "") || (got != "" && got != "2") {
 				t.Errorf("Retry-After = %q", got)
 			}
 			if got := rec.Header().Get("WWW-Authenticate"); (want[k] == 401) != strings.HasPrefix(got, "Bearer") {
