@@ -8,6 +8,9 @@ package main
 //                     server answering the same bytes, same load generator
 //   BenchmarkLogin    logins/s through two dialects next to the argon2id
 //                     bound measured in the same run
+//   BenchmarkOverload a login storm (200 connections) against a light
+//                     cheap-path client: what the cheap paths keep, how
+//                     fast every login is answered (served or shed)
 //   BenchmarkMemdb1M  heap per user and start-up time with 1M users
 //
 // PERF_DURATION (default 3s) and PERF_CONNS (default 32) change the load.
@@ -217,7 +220,8 @@ type perfReply struct {
 // other limit keeps its default, and all are enforced.
 var perfLimits = []string{"--limit-request=1000000000-M", "--limit-lookup-ip=1000000000-H"}
 
-func startPerfEnv(b *testing.B, users int) *perfEnv {
+// startPerfEnv starts the gateway with perfLimits and the extra flags.
+func startPerfEnv(b *testing.B, users int, flags ...string) *perfEnv {
 	b.Helper()
 	dir := b.TempDir()
 	data := filepath.Join(dir, "data")
@@ -227,7 +231,8 @@ func startPerfEnv(b *testing.B, users int) *perfEnv {
 	if err := writePerfSnapshot(data, users); err != nil {
 		b.Fatal(err)
 	}
-	args := append([]string{"--data-dir", data, "--listen", "127.0.0.1:0"}, perfLimits...)
+	flags = append(slices.Clip(perfLimits), flags...)
+	args := append([]string{"--data-dir", data, "--listen", "127.0.0.1:0"}, flags...)
 	cfg, err := parseConfig(args, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		b.Fatal(err)
@@ -254,7 +259,7 @@ func startPerfEnv(b *testing.B, users int) *perfEnv {
 	if got := a.Service.Config().Hash; got != core.DefaultHashParams {
 		b.Fatalf("hash parameters %+v, want the production ones", got)
 	}
-	e := &perfEnv{app: a, logFile: logPath, limits: perfLimits}
+	e := &perfEnv{app: a, logFile: logPath, limits: flags}
 	e.gwAddr = perfServe(b, "gateway", newHTTPServer(cfg, a.Handler, log))
 	e.bareAddr = perfServe(b, "bare", newHTTPServer(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := e.bare.Load()
@@ -612,10 +617,13 @@ func perfHashBound(b *testing.B, g int, warmup, window time.Duration) int64 {
 func BenchmarkLogin(b *testing.B) { perfOnce(b, func() []perfMetric { return measurePerfLogin(b) }) }
 
 func measurePerfLogin(b *testing.B) []perfMetric {
-	e := startPerfEnv(b, 10_000)
-	// More connections than hash slots (core.Config.HashConcurrency =
-	// GOMAXPROCS), so the slots never idle; each connection logs in its own user.
+	// Throughput, not shedding: no login waits its --hash-wait out here.
+	e := startPerfEnv(b, 10_000, "--hash-wait=1m")
+	// More connections than hash slots (core.Config.HashConcurrency,
+	// GOMAXPROCS-1 by default), so the slots never idle; each connection
+	// logs in its own user.
 	conns := 4 * runtime.GOMAXPROCS(0)
+	slots := e.app.Service.Config().HashConcurrency
 	host := e.gwAddr
 	type login struct {
 		name   string
@@ -634,11 +642,11 @@ func measurePerfLogin(b *testing.B) []perfMetric {
 	logins := []*login{{name: "caraccessories_login", reqs: cara, marker: `{"status":1,"msg":"Ok"}`}, {name: "apiv4_login", reqs: apiv4, marker: `"code": 200`}}
 	n, window := perfRounds(time.Second)
 	const warmup = 300 * time.Millisecond
-	var hashes, hashes1 int64
+	var hashes, hashesAll int64
 	for range n {
-		h := perfHashBound(b, runtime.GOMAXPROCS(0), warmup, window)
+		h := perfHashBound(b, slots, warmup, window)
 		hashes += h
-		hashes1 += perfHashBound(b, 1, warmup, window)
+		hashesAll += perfHashBound(b, runtime.GOMAXPROCS(0), warmup, window)
 		for _, l := range logins {
 			res, mallocs, alloced, cpu := perfDrive(b, e.gwAddr, conns, warmup, window, l.reqs, func(status int, body []byte) error {
 				if status != 200 || !bytes.Contains(body, []byte(l.marker)) {
@@ -651,15 +659,15 @@ func measurePerfLogin(b *testing.B) []perfMetric {
 		}
 	}
 	bound := float64(hashes) / (time.Duration(n) * window).Seconds()
-	single := float64(hashes1) / (time.Duration(n) * window).Seconds()
+	all := float64(hashesAll) / (time.Duration(n) * window).Seconds()
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nLogins through the gateway vs the argon2id bound: %d connections; each %v = %d rounds of %v (+%v warm-up), alternating\n", conns, perfDuration(), n, window, warmup)
 	fmt.Fprintf(&out, "machine: %s\n", perfMachine())
-	fmt.Fprintf(&out, "hash bound: core.VerifyPassword with %+v in %d goroutines (every core busy): %.1f hashes/s; in 1 goroutine: %.1f hashes/s\n",
-		core.DefaultHashParams, runtime.GOMAXPROCS(0), bound, single)
+	fmt.Fprintf(&out, "hash bound: core.VerifyPassword with %+v in %d goroutine(s), one per hash slot: %.1f hashes/s; in %d (every core busy): %.1f hashes/s, so the slots cost %.0f%% of the logins every core could serve\n",
+		core.DefaultHashParams, slots, bound, runtime.GOMAXPROCS(0), all, 100*(1-bound/all))
 	tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "path\tlogins/s\thash bound/s\tratio\tp50\tp99\tallocs/login\ttarget\t")
-	metrics := []perfMetric{{bound, "hashes/s"}, {single, "1-goroutine-hashes/s"}, {0, "ns/op"}}
+	metrics := []perfMetric{{bound, "hashes/s"}, {all, "all-cores-hashes/s"}, {float64(slots), "hash-slots"}, {0, "ns/op"}}
 	for _, l := range logins {
 		res := l.got.res
 		ratio := res.Throughput() / bound
@@ -721,4 +729,165 @@ func measurePerfMemdb(b *testing.B) []perfMetric {
 	fmt.Printf("heap per user: %.0f B (live heap after GC: %.0f MiB)  target <= 1024 B: %s\n", perUser, float64(after-before)/(1<<20), perfVerdict(perUser <= 1024))
 	fmt.Printf("start-up (memdb.Open): %v  target <= 3s: %s\n", took.Round(time.Millisecond), perfVerdict(took <= 3*time.Second))
 	return []perfMetric{{0, "ns/op"}, {perUser, "heap-B/user"}, {took.Seconds(), "open-s"}}
+}
+
+// BenchmarkOverload measures a login storm against a light cheap-path
+// client in one run: what the cheap paths keep of their unloaded
+// throughput and p99, how long the storm's logins wait for an answer
+// (served, or shed with the dialect's busy reply), and the logins served
+// per second next to the hash bound of the configured hash slots.
+func BenchmarkOverload(b *testing.B) {
+	perfOnce(b, func() []perfMetric { return measurePerfOverload(b) })
+}
+
+// perfStormConns is the storm's connections, each logging its own user
+// in to caraccessories over and over.
+const perfStormConns = 200
+
+func measurePerfOverload(b *testing.B) []perfMetric {
+	// Every storm connection logs in from 127.0.0.1, and each login in
+	// flight counts against the per-address login limit until it succeeds:
+	// raised, as a storm comes from many addresses.
+	e := startPerfEnv(b, 10_000, "--limit-login-ip=1000000000-H")
+	token := e.token(b, 7)
+	host := e.gwAddr
+	// The light cheap-path client: 4 connections of apiv4 isregister and
+	// 4 of /v1/session introspection, each its own load generator.
+	const cheapConns = 4
+	all := perfCheapPaths(host, token, cheapConns)
+	cheap := []perfCase{all[0], all[2]}
+	var storm [][]byte
+	for i := range perfStormConns {
+		body, _ := json.Marshal(map[string]string{"mobile": perfPhone(1000 + i), "password": perfPassword})
+		storm = append(storm, loadgen.Request("POST", host, "/caraccessories/app/login", http.Header{"Content-Type": {"application/json;charset=UTF-8"}}, body))
+	}
+	served, shed := []byte(`{"status":1,"msg":"Ok"}`), []byte(`{"status":-2,`)
+	slots := e.app.Service.Config().HashConcurrency
+	n, window := perfRounds(time.Second)
+	const warmup = 300 * time.Millisecond
+	// The storm runs stormWarmup before the cheap client starts (every
+	// connection is then waiting, served or shed at its steady rate) and
+	// stops with it.
+	const stormWarmup = 1500 * time.Millisecond
+	alone := make([]perfSample, len(cheap))
+	loaded := make([]perfSample, len(cheap))
+	var stormRes *loadgen.Result
+	var nServed, nShed, hashes int64
+	var stormErr error // the first login not answered as served or shed
+	for range n {
+		hashes += perfHashBound(b, slots, warmup, window)
+		for i, c := range cheap {
+			res, mallocs, bytes, cpu := perfDrive(b, host, cheapConns, warmup, window, c.reqs, nil)
+			alone[i].add(res, mallocs, bytes, cpu)
+		}
+		// The storm's window is the cheap clients' (after their warm-up).
+		begin := time.Now()
+		winStart, winEnd := begin.Add(stormWarmup+warmup), begin.Add(stormWarmup+warmup+window)
+		var roundServed, roundShed atomic.Int64
+		stormDone := make(chan *loadgen.Result, 1)
+		go func() {
+			res, err := loadgen.Run(context.Background(), loadgen.Config{
+				Addr: host, Conns: perfStormConns, Warmup: stormWarmup + warmup, Duration: window, Requests: storm,
+				Check: func(status int, body []byte) error {
+					t := time.Now()
+					in := !t.Before(winStart) && !t.After(winEnd)
+					switch {
+					case status == 200 && bytes.Equal(body, served):
+						if in {
+							roundServed.Add(1)
+						}
+					case status == 200 && bytes.HasPrefix(body, shed):
+						if in {
+							roundShed.Add(1)
+						}
+					default:
+						return fmt.Errorf("login: %d %s", status, body)
+					}
+					return nil
+				},
+			})
+			if err != nil {
+				b.Error(err)
+			}
+			stormDone <- res
+		}()
+		time.Sleep(time.Until(begin.Add(stormWarmup)))
+		var wg sync.WaitGroup
+		for i, c := range cheap {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := loadgen.Run(context.Background(), loadgen.Config{Addr: host, Conns: cheapConns, Warmup: warmup, Duration: window, Requests: c.reqs})
+				if err != nil || res.Errors > 0 || res.Total == 0 {
+					b.Errorf("%s during the storm: %v %+v", c.name, err, res)
+					return
+				}
+				loaded[i].add(res, 0, 0, 0)
+			}()
+		}
+		wg.Wait()
+		res := <-stormDone
+		if res == nil {
+			b.FailNow()
+		}
+		if res.Errors > 0 && stormErr == nil {
+			stormErr = res.FirstError
+		}
+		if stormRes == nil {
+			stormRes = res
+		} else {
+			stormRes = loadgen.Merge(stormRes, res)
+		}
+		nServed += roundServed.Load()
+		nShed += roundShed.Load()
+	}
+	if b.Failed() {
+		b.FailNow()
+	}
+	secs := (time.Duration(n) * window).Seconds()
+	bound := float64(hashes) / secs
+	servedPerSec := float64(nServed) / secs
+	maxWait := stormRes.Quantile(1)
+	answered := stormRes.Errors == 0 && maxWait <= 2500*time.Millisecond
+	var out strings.Builder
+	fmt.Fprintf(&out, "\nOverload: a storm of %d connections logging in to caraccessories (each its own user) against a light cheap-path client (%d connections per path);\n", perfStormConns, cheapConns)
+	fmt.Fprintf(&out, "each side %v = %d rounds of %v (+%v warm-up), the cheap paths alone then under the storm (started %v before), alternating\n", perfDuration(), n, window, warmup, stormWarmup)
+	fmt.Fprintf(&out, "machine: %s\n", perfMachine())
+	tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "cheap path\talone req/s\tstorm req/s\tkept\talone p99\tstorm p99\ttarget\t")
+	metrics := []perfMetric{{0, "ns/op"}}
+	ok := true
+	for i, c := range cheap {
+		a, l := alone[i].res, loaded[i].res
+		kept := l.Throughput() / a.Throughput()
+		met := kept >= 0.5 && l.Quantile(0.99) <= 25*time.Millisecond
+		ok = ok && met
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.1fms\t%.1fms\t%s\t\n", c.name, a.Throughput(), l.Throughput(), kept,
+			float64(a.Quantile(0.99))/1e6, float64(l.Quantile(0.99))/1e6, perfVerdict(met))
+		metrics = append(metrics, perfMetric{kept, c.name + "-kept"}, perfMetric{perfUS(l.Quantile(0.99)), c.name + "-storm-p99-us"})
+	}
+	tw.Flush()
+	fmt.Fprintf(&out, "target: each cheap path keeps >= 0.5 x its unloaded req/s with p99 <= 25ms under the storm\n")
+	fmt.Fprintf(&out, "storm logins answered in the window: %d served (%.1f/s), %d shed (%.1f/s); wait p50 %v, p99 %v, max %v; %d failed (not answered in 10s, or not a login reply)  target: every login answered within 2.5s: %s\n",
+		nServed, servedPerSec, nShed, float64(nShed)/secs,
+		stormRes.Quantile(0.5).Round(time.Millisecond), stormRes.Quantile(0.99).Round(time.Millisecond), maxWait.Round(time.Millisecond),
+		stormRes.Errors, perfVerdict(answered))
+	if stormErr != nil {
+		fmt.Fprintf(&out, "the first failed login: %v\n", stormErr)
+	}
+	fmt.Fprintf(&out, "logins served %.1f/s next to the hash bound of the %d hash slot(s) (core.VerifyPassword in %d goroutine(s)): %.1f hashes/s, ratio %.2f\n",
+		servedPerSec, slots, slots, bound, servedPerSec/bound)
+	fmt.Print(out.String())
+	if !ok {
+		fmt.Println("cheap-path target MISSED")
+	}
+	return append(metrics,
+		perfMetric{servedPerSec, "logins-served/s"},
+		perfMetric{float64(nShed) / secs, "logins-shed/s"},
+		perfMetric{bound, "slot-hashes/s"},
+		perfMetric{float64(slots), "hash-slots"},
+		perfMetric{float64(stormRes.Quantile(0.99)) / 1e6, "login-p99-ms"},
+		perfMetric{float64(maxWait) / 1e6, "login-max-ms"},
+		perfMetric{float64(stormRes.Errors), "logins-failed"},
+	)
 }
