@@ -66,6 +66,11 @@ type Config struct {
 	AdminListen string
 	// AdminToken guards the admin API; empty: no admin API.
 	AdminToken string
+	// AuditLog is where audit records go: "" (the main log, each record
+	// marked "audit":true), "stderr", "stdout" or a file path.
+	AuditLog string
+	// AuditRetention is how long the store keeps audit events.
+	AuditRetention time.Duration
 	// ClientVersionHeader names the header metrics read the client version
 	// from (empty: User-Agent); ClientVersionLabels bounds that label.
 	ClientVersionHeader string
@@ -303,6 +308,16 @@ func baseSettings(c *Config) []setting {
 				return fmt.Errorf("want at least 16 characters")
 			}
 			c.AdminToken = v
+			return nil
+		}},
+		{"audit-log", "GATEWAY_AUDIT_LOG", "", `where audit records (logins, locks, resets, deletions, admin actions) are written as JSON lines: empty for the main log (marked "audit":true), "stderr", "stdout", or a file path (appended to)`, str(&c.AuditLog)},
+		{"audit-retention", "GATEWAY_AUDIT_RETENTION", "2160h", "how long the store keeps audit events for the admin API's queries (default 90 days); older ones are deleted hourly", func(v string) error {
+			if err := dur(&c.AuditRetention)(v); err != nil {
+				return err
+			}
+			if c.AuditRetention < 24*time.Hour {
+				return fmt.Errorf("want at least 24h")
+			}
 			return nil
 		}},
 		{"admin-listen", "GATEWAY_ADMIN_LISTEN", "127.0.0.1:9090", `address of the admin listener (/metrics, /healthz, /readyz, /debug/pprof/), never on the public one; "off" (or an empty flag) disables it`, func(v string) error {
