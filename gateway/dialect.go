@@ -32,6 +32,11 @@ type Route struct {
 	Op      string   // operation name for logs and metrics ("login"); a handler may refine it with SetOp
 	Path    string   // gorilla/mux path template relative to the mount prefix ("/sendsms/{mobile}")
 	Methods []string // accepted methods
+	// ReadOnly says the route's GET changes nothing, so HEAD is served
+	// too (RFC 9110 9.3.2). A legacy GET that acts (sends a code, logs
+	// in, registers) must not be reachable by a HEAD, which clients and
+	// crawlers take to be safe: it answers 405.
+	ReadOnly bool
 	// MaxBody is the largest request body accepted; 0 means DefaultMaxBody.
 	MaxBody int64
 	// Sources are where the route's parameters come from: RequestParams

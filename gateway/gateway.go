@@ -159,7 +159,7 @@ func (g *Gateway) mount(m Mount) *mounted {
 		// Path before Methods: with gorilla/mux 1.8.1 a later route whose method
 		// matches would otherwise clear an earlier method mismatch (404, not 405).
 		route, tpl := pathtpl.Path(md.router.NewRoute(), prefix+rt.Path)
-		route.Methods(withHead(rt.Methods)...).Handler(g.wrapRoute(m, rt))
+		route.Methods(withHead(rt)...).Handler(g.wrapRoute(m, rt))
 		lit, _, _ := strings.Cut(prefix+rt.Path, "{")
 		md.routes = append(md.routes, route)
 		md.literals = append(md.literals, lit)
@@ -174,14 +174,14 @@ func (g *Gateway) mount(m Mount) *mounted {
 	return md
 }
 
-// withHead adds HEAD to a route that takes GET, as net/http's ServeMux
-// does: the GET handler answers it and net/http drops the body, so HEAD
-// gets the same status and headers (RFC 9110 9.3.2).
-func withHead(methods []string) []string {
-	if slices.Contains(methods, http.MethodGet) && !slices.Contains(methods, http.MethodHead) {
-		return append(slices.Clip(methods), http.MethodHead)
+// withHead adds HEAD to a read-only route that takes GET, as net/http's
+// ServeMux does: the GET handler answers it and net/http drops the body,
+// so HEAD gets the same status and headers (RFC 9110 9.3.2).
+func withHead(rt Route) []string {
+	if rt.ReadOnly && slices.Contains(rt.Methods, http.MethodGet) && !slices.Contains(rt.Methods, http.MethodHead) {
+		return append(slices.Clip(rt.Methods), http.MethodHead)
 	}
-	return methods
+	return rt.Methods
 }
 
 // allowed lists, sorted, the methods the mount's routes accept at the

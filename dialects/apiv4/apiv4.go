@@ -91,7 +91,7 @@ func (d *Dialect) Routes() []gateway.Route {
 		{Op: opLogin, Path: "/login", Methods: getPost, Sources: sources, Handler: d.login},
 		{Op: opForgetPassword, Path: "/forget_password", Methods: getPost, Sources: sources, Handler: d.forgetPassword},
 		{Op: opVerifyCode, Path: "/verify_code", Methods: verifyMethods, Sources: sources, Handler: d.verifyCode},
-		{Op: opIsRegister, Path: "/isregister/{phone}", Methods: get, Sources: sources, Handler: d.isRegister},
+		{Op: opIsRegister, Path: "/isregister/{phone}", Methods: get, ReadOnly: true, Sources: sources, Handler: d.isRegister},
 	}
 }
 

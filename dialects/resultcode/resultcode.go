@@ -193,10 +193,10 @@ func failedRegisterOp(r *http.Request, p gateway.Params, err error, body []byte)
 
 // registerOp is the dispatch of /register that Pyramid's request_method and
 // request_param predicates did: GET sends a code, POST with register=1 is
-// step 2, any other POST verifies a code. HEAD is GET without the body.
+// step 2, any other POST verifies a code.
 func registerOp(method string, p gateway.Params) string {
 	switch {
-	case method == http.MethodGet || method == http.MethodHead:
+	case method == http.MethodGet:
 		return opSend
 	case p.Get("register") == "1":
 		return opRegister
