@@ -434,3 +434,86 @@ func TestSuccessfulLoginsAreLimited(t *testing.T) {
 		}
 	})
 }
+
+// TestCodeGuessBurst: 100 simultaneous guesses at one phone's code, through
+// each dialect that checks codes, on every store. The store burns a code
+// after 5 wrong tries and code_phone refuses past 11 wrong codes, so at
+// most 5 guesses are compared, and the real code no longer works after.
+func TestCodeGuessBurst(t *testing.T) {
+	eachStore(t, func(t *testing.T, gs []*testGateway) {
+		for i, c := range []struct {
+			dialect string
+			send    func(c *limClient, phone string) limReply
+			guess   func(c *limClient, phone, code string) limReply
+			wrong   func(r limReply) bool
+			ok      func(r limReply) bool
+		}{
+			{"v1", func(c *limClient, phone string) limReply {
+				return c.postJSON("/v1/codes", map[string]string{"phone": phone, "purpose": "register"})
+			}, func(c *limClient, phone, code string) limReply {
+				return c.postJSON("/v1/codes/verify", map[string]string{"phone": phone, "purpose": "register", "code": code})
+			}, func(r limReply) bool { return r.is("code", "code_wrong") }, limStatus200},
+			{"caraccessories", func(c *limClient, phone string) limReply {
+				return c.postJSON("/caraccessories/app/get_verification_code", map[string]string{"mobile": phone})
+			}, func(c *limClient, phone, code string) limReply {
+				return c.postJSON("/caraccessories/app/registration", map[string]string{"mobile": phone, "code": code, "password": crossPassword})
+			}, func(r limReply) bool { return r.is("status", -3.0) && r.is("msg", "验证码不正确") }, func(r limReply) bool { return r.is("status", 1.0) }},
+		} {
+			t.Run(c.dialect, func(t *testing.T) {
+				phone := fmt.Sprintf("1370012%04d", i)
+				if r := c.send(newLimClient(t, gs[0], ""), phone); r.status != http.StatusOK {
+					t.Fatalf("send: HTTP %d %s", r.status, r.body)
+				}
+				code := gs[0].SMS.CodeFor(phone)
+				wrong := strings.Repeat("0", len(code))
+				if wrong == code {
+					wrong = strings.Repeat("1", len(code))
+				}
+				replies := burst(100, func(k int) limReply {
+					return c.guess(newLimClient(t, gs[k%len(gs)], ""), phone, wrong)
+				})
+				compared := 0
+				for _, r := range replies {
+					if c.wrong(r) {
+						compared++
+					}
+				}
+				t.Logf("100 concurrent wrong codes: %d compared as wrong", compared)
+				if compared > 5 {
+					t.Errorf("100 concurrent wrong codes: %d compared, want at most 5", compared)
+				}
+				if r := c.guess(newLimClient(t, gs[0], ""), phone, code); c.ok(r) {
+					t.Errorf("the real code after the burst: HTTP %d %s, want refused (burned or locked)", r.status, r.body)
+				}
+			})
+		}
+	})
+}
+
+// TestSMSSpendBudgetBurst: 40 simultaneous sends to 40 phones from 40
+// addresses, with a spend budget of 10: exactly 10 SMS, on every store and
+// across instances.
+func TestSMSSpendBudgetBurst(t *testing.T) {
+	eachStore(t, func(t *testing.T, gs []*testGateway) {
+		v1 := limDialectNamed("v1")
+		replies := burst(40, func(k int) limReply {
+			return v1.send(newLimClient(t, gs[k%len(gs)], limAddr(k)), fmt.Sprintf("1370013%04d", k))
+		})
+		sent := 0
+		for _, r := range replies {
+			switch {
+			case r.status == http.StatusOK:
+				sent++
+			case !v1.limited(r):
+				t.Fatalf("HTTP %d %s", r.status, r.body)
+			}
+		}
+		recorded := 0
+		for _, g := range gs {
+			recorded += len(g.SMS.Sent())
+		}
+		if sent != 10 || recorded != 10 {
+			t.Errorf("40 concurrent sends under a budget of 10: %d answered sent, %d SMS handed to senders; want 10 and 10", sent, recorded)
+		}
+	}, "--trusted-proxies=127.0.0.1/32", "--limit-sms-all-hour=10-H")
+}
