@@ -17,7 +17,7 @@ import (
 // enabled dialect's mode and old server, over the mounted dialects' wire
 // knowledge (migrate.Wire); nil when every dialect is served by the core
 // alone, as by default.
-func newMigrator(cfg *Config, log *slog.Logger, m *metrics.Metrics, svc *core.Service, users migrate.Users, lim *limits.Limits, mounts []gateway.Mount) (*migrate.Migrator, error) {
+func newMigrator(cfg *Config, log *slog.Logger, m *metrics.Metrics, svc *core.Service, users migrate.Users, state migrate.StateStore, lim *limits.Limits, mounts []gateway.Mount) (*migrate.Migrator, error) {
 	dialects := map[string]migrate.Dialect{}
 	for _, mount := range mounts {
 		name := mount.Dialect.Name()
@@ -34,9 +34,6 @@ func newMigrator(cfg *Config, log *slog.Logger, m *metrics.Metrics, svc *core.Se
 	if len(dialects) == 0 {
 		return nil, nil
 	}
-	// The durable store keeps the rollout's state, shared by every
-	// instance (core/memdb and core/postgres implement it).
-	state, _ := users.(migrate.StateStore)
 	mig, err := migrate.New(migrate.Options{
 		Dialects:          dialects,
 		Timeout:           cfg.UpstreamTimeout,

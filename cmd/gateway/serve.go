@@ -145,7 +145,7 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 			mounts = append(mounts, gateway.Mount{Dialect: k.mount(svc, d, log), Prefix: d.Prefix, Headers: deprecationHeaders(d)})
 		}
 	}
-	mig, err := newMigrator(cfg, log, m, svc, st.durable, lim, mounts)
+	mig, err := newMigrator(cfg, log, m, svc, st.durable, st.state, lim, mounts)
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -16,13 +16,18 @@ import (
 	"legacyauth/core/postgres"
 	"legacyauth/core/redis"
 	"legacyauth/gateway/metrics"
+	"legacyauth/gateway/migrate"
 )
 
 // stores are the back ends one gateway uses: a durable store (memdb or
 // PostgreSQL), an ephemeral store (the durable one, or Redis), and the
 // rate limiter's counters (memory, or Redis).
 type stores struct {
-	durable   core.Store
+	durable core.Store
+	// state is the durable store as opened, for the rollout's shared
+	// state: the metrics and tracing wrappers of durable implement only
+	// core.Store, so it is kept from before they wrap it.
+	state     migrate.StateStore
 	ephemeral core.EphemeralStore
 	limiter   limiter.Store
 	events    limits.Log
@@ -48,7 +53,7 @@ func openStores(ctx context.Context, cfg *Config, log *slog.Logger, now func() t
 		if err != nil {
 			return nil, fmt.Errorf("open the embedded store in %s: %w", cfg.DataDir, err)
 		}
-		s.durable, s.ephemeral = m, m
+		s.durable, s.ephemeral, s.state = m, m, m
 		s.checks["memdb"] = m.Ping
 		s.closers = append(s.closers, m)
 	case "postgres":
@@ -56,7 +61,7 @@ func openStores(ctx context.Context, cfg *Config, log *slog.Logger, now func() t
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
 		}
-		s.durable, s.ephemeral = p, p
+		s.durable, s.ephemeral, s.state = p, p, p
 		s.checks["postgres"] = p.Ping
 		s.closers = append(s.closers, p)
 	}
