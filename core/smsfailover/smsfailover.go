@@ -125,7 +125,10 @@ func (c *Chain) Send(ctx context.Context, m core.SMS) error {
 // empty; it returns the provider that took the SMS.
 func (c *Chain) SendVia(ctx context.Context, only string, m core.SMS) (string, error) {
 	const op = "smsfailover.Send"
-	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
+	// Not the caller's cancellation: the code is stored and the budget
+	// spent, so a client that hangs up still gets its SMS, and its
+	// hanging up is never counted against a provider's breaker.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.Timeout)
 	defer cancel()
 	var errs []error
 	tried := false

@@ -231,3 +231,20 @@ func TestTraceEachAttempt(t *testing.T) {
 		t.Fatalf("spans %v, observed %v; want %v", spans, o.seen, want)
 	}
 }
+
+// A caller that goes away does not stop the send, nor count against the
+// provider's breaker.
+func TestCallerCancelDoesNotTripTheBreaker(t *testing.T) {
+	a := &provider{next: func(ctx context.Context) error { return ctx.Err() }}
+	ch := chain(&outcomes{}, smsfailover.Options{FailuresToOpen: 2}, smsfailover.Provider{Name: "a", Sender: a})
+	for range 5 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := ch.Send(ctx, sms); err != nil {
+			t.Fatalf("send with the caller gone: %v, want sent", err)
+		}
+	}
+	if a.count() != 5 {
+		t.Fatalf("a sent %d, want 5 (never skipped)", a.count())
+	}
+}
