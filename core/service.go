@@ -532,7 +532,6 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (res *LoginResult
 		attempt.Failed(ctx)
 		return nil, E(op, WrongPassword, "wrong password")
 	}
-	attempt.Succeeded(ctx)
 	var newHash string
 	if stale {
 		// A re-hash that is shed leaves the old hash for a later login:
@@ -540,6 +539,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (res *LoginResult
 		if h, herr := s.hash(ctx, req.Password); herr == nil {
 			newHash = h
 		} else if KindOf(herr) != Unavailable {
+			attempt.Cancel(ctx)
 			return nil, Wrap(op, Internal, herr)
 		}
 	}
@@ -551,15 +551,24 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (res *LoginResult
 	now := s.cfg.Now()
 	token, sess, err := s.newSession(u.ID, now)
 	if err != nil {
+		attempt.Cancel(ctx)
 		return nil, Wrap(op, Internal, err)
 	}
 	sess.Address = ClientIP(ctx)
 	// The store compares u.PasswordHash with the stored hash in its write:
 	// a reset that landed while this password was being checked wins, and
-	// this login answers WrongPassword with no session.
+	// this login answers WrongPassword with no session. Only a stored
+	// login is a success for the guard (it forgets the client's failures
+	// and makes it known).
 	if err := s.store.RecordLogin(ctx, u.ID, u.PasswordHash, device, newHash, sess); err != nil {
+		if KindOf(err) == WrongPassword {
+			attempt.Failed(ctx)
+		} else {
+			attempt.Cancel(ctx)
+		}
 		return nil, Wrap(op, Internal, err)
 	}
+	attempt.Succeeded(ctx)
 	u.DeviceID = device
 	u.LastLoginAt, u.LastLoginAddress = now, sess.Address
 	if newHash != "" {
