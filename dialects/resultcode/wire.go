@@ -87,7 +87,7 @@ func (d *Dialect) Login(p gateway.Params) (password, device string) { return p.G
 func (d *Dialect) Profile([]byte) core.Profile { return core.Profile{} }
 
 // secrets is message's text: a login's token or, with EchoCode, the code.
-var secrets = regexp.MustCompile(`("message": ")[^"]*(")`)
+var secrets = regexp.MustCompile(`("message"\s*:\s*")(?:[^"\\]|\\.)*(")`)
 
 // Redact implements migrate.Wire.
 func (d *Dialect) Redact(body []byte) []byte { return secrets.ReplaceAll(body, []byte("${1}****${2}")) }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"legacyauth/core"
 	"legacyauth/gateway"
@@ -100,13 +101,16 @@ var (
 
 // redact prepares a reply body for a log line: at most 512 bytes, with
 // tokens, ids, phones and the dialect's own secrets masked.
+// Masked before it is cut: a token or phone cut in two would no longer
+// match.
 func (w *wire) redact(body []byte) string {
-	if len(body) > 512 {
-		body = append(body[:512:512], "..."...)
-	}
 	b := longHex.ReplaceAll(body, []byte("****"))
 	b = phoneRE.ReplaceAllFunc(b, func(m []byte) []byte { return []byte(core.MaskPhone(string(m))) })
-	return string(w.Redact(b))
+	b = w.Redact(b)
+	if len(b) > 512 {
+		b = append(b[:512:512], "..."...)
+	}
+	return strings.ToValidUTF8(string(b), "")
 }
 
 // isKind reports whether an outcome is "ok" or a core kind's name, the
