@@ -146,9 +146,9 @@ func openCore(ctx context.Context, cfg *Config, log *slog.Logger, o overrides, w
 	}
 	c := core.Config{
 		Secret: secret, CodeTTL: cfg.CodeTTL, SessionTTL: cfg.SessionTTL, MaxSessions: cfg.MaxSessions,
+		HashConcurrency: cfg.HashConcurrency, HashWait: cfg.HashWait,
 		Now: o.Now, Hash: o.Hash, Log: log,
-		Sender: core.LogSender{Log: log},
-		Audit:  audit,
+		Audit: audit,
 	}
 	if wire != nil {
 		wire(st, &c)

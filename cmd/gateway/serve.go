@@ -121,7 +121,7 @@ func build(cfg *Config, log *slog.Logger, o overrides) (*app, error) {
 	svc, st, err := openCore(context.Background(), cfg, log, o, func(st *stores, c *core.Config) {
 		c.Sender = m.Sender(sender)
 		c.TestPhones, c.SMSCountries = cfg.SMS.TestPhones, cfg.SMS.Countries
-		c.HashConcurrency, c.HashWait, c.ObserveHashWait = cfg.HashConcurrency, cfg.HashWait, m.Hashing()
+		c.ObserveHashWait = m.Hashing()
 		if then := o.ObserveHashWait; then != nil {
 			first := c.ObserveHashWait
 			c.ObserveHashWait = func(d time.Duration, shed bool) { first(d, shed); then(d, shed) }
