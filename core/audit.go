@@ -92,6 +92,7 @@ type AuditLog struct {
 	opts   AuditLogOptions
 	ch     chan AuditEvent
 	flush  chan chan struct{}
+	stop   chan struct{} // Close asks run to finish; ch itself is never closed
 	done   chan struct{}
 	once   sync.Once
 	mu     sync.Mutex
@@ -110,7 +111,7 @@ func NewAuditLog(opts AuditLogOptions) *AuditLog {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	a := &AuditLog{opts: opts, ch: make(chan AuditEvent, auditQueue), flush: make(chan chan struct{}), done: make(chan struct{}), locked: map[string]time.Time{}}
+	a := &AuditLog{opts: opts, ch: make(chan AuditEvent, auditQueue), flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{}), locked: map[string]time.Time{}}
 	if opts.Store != nil {
 		go a.run()
 	} else {
@@ -171,8 +172,10 @@ func (a *AuditLog) Flush() {
 func (a *AuditLog) Close() error {
 	a.once.Do(func() {
 		if a.opts.Store != nil {
-			a.Flush()
-			close(a.ch)
+			// Not close(a.ch): a handler still running after a timed-out
+			// shutdown may send, and a send on a closed channel panics.
+			// Its event is then lost instead.
+			close(a.stop)
 			<-a.done
 		}
 	})
@@ -197,35 +200,27 @@ func (a *AuditLog) run() {
 		}
 		batch = batch[:0]
 	}
+	drain := func() {
+		for len(a.ch) > 0 {
+			batch = append(batch, <-a.ch)
+		}
+		write()
+	}
 	for {
 		select {
-		case e, ok := <-a.ch:
-			if !ok {
-				write()
-				return
-			}
+		case e := <-a.ch:
 			batch = append(batch, e)
 			// Take what else is queued: one write for a burst.
-			for len(batch) < 512 {
-				select {
-				case e, ok := <-a.ch:
-					if !ok {
-						write()
-						return
-					}
-					batch = append(batch, e)
-					continue
-				default:
-				}
-				break
-			}
-			write()
-		case c := <-a.flush:
-			for len(a.ch) > 0 {
+			for len(batch) < 512 && len(a.ch) > 0 {
 				batch = append(batch, <-a.ch)
 			}
 			write()
+		case c := <-a.flush:
+			drain()
 			close(c)
+		case <-a.stop:
+			drain()
+			return
 		case <-prune.C:
 			a.prune()
 		}
