@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/netip"
+	"slices"
 
 	"encoding/hex"
 	"flag"
@@ -405,17 +406,35 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			return nil, err
 		}
 	}
+	// A refused secret is named, never quoted: the error reaches a log.
+	var secretErr error
 	for _, s := range rows {
+		secret := slices.Contains(secretSettings, s.flag)
 		if v, ok := lookup(getenv, s.env); ok {
 			if err := s.set(v); err != nil {
+				if secret {
+					return nil, fmt.Errorf("%s: %w", s.env, err)
+				}
 				return nil, fmt.Errorf("%s=%q: %w", s.env, v, err)
 			}
 		}
-		fs.Func(s.flag, s.help, s.set)
+		set := s.set
+		if secret { // the flag package would quote the value
+			set = func(v string) error {
+				if err := s.set(v); err != nil && secretErr == nil {
+					secretErr = fmt.Errorf("--%s: %w", s.flag, err)
+				}
+				return nil
+			}
+		}
+		fs.Func(s.flag, s.help, set)
 	}
 	fs.Usage = func() { usage(stderr, rows) }
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if secretErr != nil {
+		return nil, secretErr
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))

@@ -65,3 +65,27 @@ func TestREADMEConfigTable(t *testing.T) {
 		t.Errorf("docs/configuration.md's settings table is stale; replace it with:\n%s", markdownTable())
 	}
 }
+
+// A refused secret is named in the error, never quoted: the error is
+// printed, and standard error goes to the log collector.
+func TestRefusedSecretsAreNotQuoted(t *testing.T) {
+	const value = "not-hex-but-secret-zz"
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{nil, map[string]string{"GATEWAY_SECRET": value}},
+		{[]string{"--secret", value}, nil},
+		{nil, map[string]string{"GATEWAY_ADMIN_TOKEN": "short" + value[:5]}},
+		{[]string{"--admin-token=short" + value[:5]}, nil},
+	} {
+		var out bytes.Buffer
+		_, err := parseConfig(c.args, func(k string) string { return c.env[k] }, &out)
+		if err == nil {
+			t.Fatalf("%v %v: accepted", c.args, c.env)
+		}
+		if strings.Contains(err.Error()+out.String(), value[:10]) || strings.Contains(err.Error()+out.String(), "short"+value[:5]) {
+			t.Errorf("%v %v: the error quotes the secret: %v %s", c.args, c.env, err, out.String())
+		}
+	}
+}
