@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 )
@@ -26,17 +25,11 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string)
 		if err != nil {
 			return err
 		}
-		if cfg.AdminListen == "" {
-			return fmt.Errorf("the admin listener is off (GATEWAY_ADMIN_LISTEN): give the URL of /healthz")
-		}
-		host, port, err := net.SplitHostPort(cfg.AdminListen)
+		base, err := adminBaseURL(cfg)
 		if err != nil {
-			return fmt.Errorf("GATEWAY_ADMIN_LISTEN=%q: %w", cfg.AdminListen, err)
+			return fmt.Errorf("%w; or give the URL of /healthz", err)
 		}
-		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-			host = "127.0.0.1"
-		}
-		url = "http://" + net.JoinHostPort(host, port) + "/healthz"
+		url = base + "/healthz"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

@@ -107,19 +107,21 @@ func migrateCommand(ctx context.Context, args []string, e env) error {
 		fs.Usage()
 		return fmt.Errorf("migrate: want status, pause, resume or set")
 	}
+	// The token and the admin address come from the configuration, as
+	// every command's do: GATEWAY_ADMIN_TOKEN or its _FILE, a config file.
+	cfg, err := parseConfig(nil, e.getenv, io.Discard)
+	if err != nil {
+		return err
+	}
 	base := *adminURL
 	if base == "" {
-		base = "http://127.0.0.1:9090"
-		if l := e.getenv("GATEWAY_ADMIN_LISTEN"); l != "" && l != "off" {
-			if strings.HasPrefix(l, ":") {
-				l = "127.0.0.1" + l
-			}
-			base = "http://" + l
+		if base, err = adminBaseURL(cfg); err != nil {
+			return fmt.Errorf("migrate: %w; or give --admin URL", err)
 		}
 	}
-	token := e.getenv("GATEWAY_ADMIN_TOKEN")
+	token := cfg.AdminToken
 	if token == "" {
-		return fmt.Errorf("migrate: set GATEWAY_ADMIN_TOKEN to the gateway's admin token")
+		return fmt.Errorf("migrate: set GATEWAY_ADMIN_TOKEN (or GATEWAY_ADMIN_TOKEN_FILE) to the gateway's admin token")
 	}
 	var cmd *migrate.Command
 	switch action := rest[0]; action {
@@ -148,34 +150,21 @@ func migrateCommand(ctx context.Context, args []string, e env) error {
 		fs.Usage()
 		return fmt.Errorf("migrate: unknown action %q", action)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	method, body := http.MethodGet, io.Reader(nil)
+	method, body := http.MethodGet, []byte(nil)
 	if cmd != nil {
-		b, _ := json.Marshal(cmd)
-		method, body = http.MethodPost, bytes.NewReader(b)
+		body, _ = json.Marshal(cmd)
+		method = http.MethodPost
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+"/migration", body)
+	status, raw, err := adminCall(ctx, base, token, method, "/migration", body)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("migrate: the admin API at %s: %w", base, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var e struct{ Error string }
 		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
 			return fmt.Errorf("migrate: %s", e.Error)
 		}
-		return fmt.Errorf("migrate: the admin API answered %s: %s", resp.Status, bytes.TrimSpace(raw))
+		return fmt.Errorf("migrate: the admin API answered %d %s: %s", status, http.StatusText(status), bytes.TrimSpace(raw))
 	}
 	if *asJSON {
 		_, err := e.stdout.Write(raw)

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"legacyauth/core"
 	"legacyauth/core/limits"
@@ -72,31 +71,16 @@ func userCommand(action string) func(ctx context.Context, args []string, e env) 
 
 // userViaAdmin calls the admin API and prints its reply.
 func userViaAdmin(ctx context.Context, base, token, method, phone, suffix string, days int, out io.Writer) error {
-	if token == "" {
-		return errors.New("--admin needs the admin token: set GATEWAY_ADMIN_TOKEN or GATEWAY_ADMIN_TOKEN_FILE")
-	}
-	u := strings.TrimRight(base, "/") + "/users/" + url.PathEscape(phone) + suffix
+	path := "/users/" + url.PathEscape(phone) + suffix
 	if days > 0 {
-		u += "?days=" + strconv.Itoa(days)
+		path += "?days=" + strconv.Itoa(days)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
+	status, body, err := adminCall(ctx, base, token, method, path, nil)
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("admin API: %w", err)
-	}
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("admin API: %s: %s", res.Status, strings.TrimSpace(string(body)))
+	if status != http.StatusOK {
+		return fmt.Errorf("admin API: %d %s: %s", status, http.StatusText(status), strings.TrimSpace(string(body)))
 	}
 	_, err = out.Write(body)
 	return err
