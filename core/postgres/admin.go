@@ -37,12 +37,17 @@ func (s *Store) RevokeSessions(ctx context.Context, userID string) (int, error) 
 }
 
 // DeleteUser deletes the user; its sessions go with it (ON DELETE CASCADE).
+// In the same statement its avatar loses in_use, which the sweep skips for
+// good once set: if DeleteAvatar then fails (or another user still names
+// the image), the sweep collects it once it is unreferenced.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (*core.User, error) {
 	const op = "postgres.DeleteUser"
 	var u *core.User
 	err := s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
 		var err error
-		u, err = scanUser(c.QueryRow(ctx, "DELETE FROM users WHERE id = $1 RETURNING "+userColumns, userID))
+		u, err = scanUser(c.QueryRow(ctx, `WITH u AS (DELETE FROM users WHERE id = $1 RETURNING `+userColumns+`),
+			a AS (UPDATE avatars SET in_use = false FROM u WHERE u.avatar <> '' AND avatars.name = `+avatarRef+`)
+			SELECT `+userColumns+` FROM u`, userID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return core.E(op, core.NotRegistered, "no such user")
 		}
@@ -61,7 +66,7 @@ func (s *Store) DeleteAvatar(ctx context.Context, name string) (bool, error) {
 	var n int64
 	err := s.withConn(ctx, op, func(ctx context.Context, c *pgx.Conn) error {
 		tag, err := c.Exec(ctx, `DELETE FROM avatars WHERE name = $1 AND NOT EXISTS (
-			SELECT 1 FROM users WHERE avatar <> '' AND substring(avatar from '/([^/]*)$') = $1)`, name)
+			SELECT 1 FROM users u WHERE u.avatar <> '' AND `+avatarRef+` = $1)`, name)
 		n = tag.RowsAffected()
 		return err
 	})
