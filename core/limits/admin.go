@@ -34,11 +34,7 @@ var errNoInspector = errors.New("the limits store cannot be inspected")
 // lockRules are the failure budgets that lock a phone, with their gates
 // as BeginLogin and BeginCodeCheck build them.
 func (l *Limits) lockRules() []step {
-	lp, cp := &l.cfg.LoginPhone, &l.cfg.CodePhone
-	return []step{
-		{rule: lp, gate: Gate{Window: lp.Window, Quota: lp.Quota, Backoff: l.cfg.LoginWait, MaxBackoff: l.cfg.LoginMaxWait}},
-		{rule: cp, gate: Gate{Window: cp.Window, Quota: cp.Quota + 1, Backoff: l.cfg.CodeLock, MaxBackoff: l.cfg.CodeLock}},
-	}
+	return []step{{rule: &l.cfg.LoginPhone, gate: l.loginGate()}, {rule: &l.cfg.CodePhone, gate: l.codeGate()}}
 }
 
 // pools are the subjects a phone's failures are counted under: the shared

@@ -226,6 +226,19 @@ func (st step) quota() int64 {
 // gate is a rule's plain rolling window.
 func gate(r *Rule) Gate { return Gate{Window: r.Window, Quota: r.Quota} }
 
+// loginGate is login_phone's: its quota of failures, then the back-off.
+func (l *Limits) loginGate() Gate {
+	r := &l.cfg.LoginPhone
+	return Gate{Window: r.Window, Quota: r.Quota, Backoff: l.cfg.LoginWait, MaxBackoff: l.cfg.LoginMaxWait}
+}
+
+// codeGate is code_phone's: quota wrong codes are fine; the next one
+// locks the phone's checks for CodeLock after the latest.
+func (l *Limits) codeGate() Gate {
+	r := &l.cfg.CodePhone
+	return Gate{Window: r.Window, Quota: r.Quota + 1, Backoff: l.cfg.CodeLock, MaxBackoff: l.cfg.CodeLock}
+}
+
 // addressSteps are a per-address rule's budgets: the address (an IPv6
 // /56), and for IPv6 its /48 as a backstop.
 func addressSteps(ctx context.Context, r *Rule) []step {
@@ -334,9 +347,7 @@ func (l *Limits) BeginCodeCheck(ctx context.Context, phone string) (core.Attempt
 	if c := l.knownClient(ctx, phone, "", r); c != "" {
 		subject = phone + "|" + c
 	}
-	// Quota wrong codes are fine; the next one locks the phone's checks.
-	g := Gate{Window: r.Window, Quota: r.Quota + 1, Backoff: l.cfg.CodeLock, MaxBackoff: l.cfg.CodeLock}
-	slots, err := l.take(ctx, []step{{rule: r, subject: subject, gate: g}})
+	slots, err := l.take(ctx, []step{{rule: r, subject: subject, gate: l.codeGate()}})
 	if err != nil {
 		return l.openAttempt(ctx, slots, err)
 	}
@@ -355,7 +366,7 @@ func (l *Limits) BeginLogin(ctx context.Context, phone, device string) (core.Att
 	if client != "" {
 		subject = phone + "|" + client
 	}
-	fails := []step{{rule: r, subject: subject, gate: Gate{Window: r.Window, Quota: r.Quota, Backoff: l.cfg.LoginWait, MaxBackoff: l.cfg.LoginMaxWait}}}
+	fails := []step{{rule: r, subject: subject, gate: l.loginGate()}}
 	if client == "" {
 		fails = append(fails, addressSteps(ctx, &l.cfg.LoginAddr)...)
 	}
@@ -368,7 +379,7 @@ func (l *Limits) BeginLogin(ctx context.Context, phone, device string) (core.Att
 		l.giveBack(ctx, failSlots)
 		return l.openAttempt(ctx, okSlots, err)
 	}
-	return &attempt{l: l, failures: failSlots, successes: okSlots, ownPool: client != "", phone: phone, device: device, login: true}, nil
+	return &attempt{l: l, failures: failSlots, successes: okSlots, ownPool: client != "", phone: phone, device: device}, nil
 }
 
 // openAttempt answers a Begin whose take failed: a refusal as it is; a
@@ -388,21 +399,24 @@ type attempt struct {
 	failures, successes []slot
 	// ownPool: the failure budget is the known client's own, so a success
 	// may forget it; the phone's shared budget is never forgotten.
-	ownPool       bool
-	login         bool // a success makes the client known to the phone
+	ownPool bool
+	// phone and device are a login's ("" for a code check): a success
+	// makes the client known to the phone.
 	phone, device string
 }
 
 func (a *attempt) Succeeded(ctx context.Context) {
-	a.l.giveBack(ctx, a.failures)
 	if a.ownPool {
+		// The known client's pool is its own: forget it whole (which
+		// gives this attempt's slot back too). Such an attempt takes no
+		// login_ip slot.
 		for _, s := range a.failures {
-			if s.rule != &a.l.cfg.LoginAddr {
-				a.l.forget(ctx, s)
-			}
+			a.l.forget(ctx, s)
 		}
+	} else {
+		a.l.giveBack(ctx, a.failures)
 	}
-	if a.login {
+	if a.phone != "" {
 		a.l.remember(ctx, a.phone, a.device)
 	}
 }
