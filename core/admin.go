@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -248,7 +247,7 @@ func (s *Service) deleteUser(ctx context.Context, op string, u *User) error {
 	// The user is gone: what follows is clean-up, done even when the
 	// client went away.
 	ctx = context.WithoutCancel(ctx)
-	if name := avatarName(u.Avatar); name != "" {
+	if name, ok := AvatarName(u.Avatar); ok {
 		if _, err := s.store.DeleteAvatar(ctx, name); err != nil {
 			s.cfg.Log.Error("account deletion: the avatar stays until the sweep", "user_id", u.ID, "err", err)
 		}
@@ -262,16 +261,6 @@ func (s *Service) deleteUser(ctx context.Context, op string, u *User) error {
 		}
 	}
 	return nil
-}
-
-// avatarName is the stored image a profile's avatar URL names ("" when it
-// names none): what follows its last "/".
-func avatarName(url string) string {
-	i := strings.LastIndexByte(url, '/')
-	if i < 0 {
-		return ""
-	}
-	return url[i+1:]
 }
 
 // limitName is the name of the limit that refused err, "" when none.

@@ -129,12 +129,6 @@ func IsClientKey(key any) bool {
 	return ok
 }
 
-// ClientFrom returns the value recorded by WithClient, nil if none.
-func ClientFrom(ctx context.Context) Client {
-	c, _ := ctx.Value(clientIPKey{}).(Client)
-	return c
-}
-
 // ClientAddress returns the address recorded by WithClientIP or
 // WithClient, as text and parsed: "" and an invalid Addr when none was
 // recorded (the Addr is invalid too when the text is not an address). A
@@ -154,12 +148,6 @@ func ClientAddress(ctx context.Context) (string, netip.Addr) {
 func ClientIP(ctx context.Context) string {
 	ip, _ := ClientAddress(ctx)
 	return ip
-}
-
-// ClientAddr is ClientAddress's parsed address.
-func ClientAddr(ctx context.Context) netip.Addr {
-	_, a := ClientAddress(ctx)
-	return a
 }
 
 // ClientDialect returns the dialect recorded by WithClient, "" if none.

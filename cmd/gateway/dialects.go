@@ -58,13 +58,3 @@ var dialectKinds = []dialectKind{
 		},
 	},
 }
-
-// dialectKindNamed returns the kind called name.
-func dialectKindNamed(name string) (dialectKind, bool) {
-	for _, k := range dialectKinds {
-		if k.name == name {
-			return k, true
-		}
-	}
-	return dialectKind{}, false
-}

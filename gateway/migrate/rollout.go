@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -291,7 +292,7 @@ func (c *controller) merge(st *State, takes map[string]taken, now time.Time) boo
 			st.Tracks[key] = t
 			changed = true
 		}
-		if t.Mode != lt.mode || !equalInts(t.Steps, lt.steps) || !equalStrings(t.Ops, lt.ops) {
+		if t.Mode != lt.mode || !slices.Equal(t.Steps, lt.steps) || !slices.Equal(t.Ops, lt.ops) {
 			t.Mode, t.Steps, t.Ops = lt.mode, lt.steps, lt.ops
 			changed = true
 		}
@@ -514,28 +515,4 @@ func (cmd Command) Apply(st *State, now time.Time) error {
 		return fmt.Errorf("unknown action %q: want pause, resume or set", cmd.Action)
 	}
 	return nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
