@@ -75,7 +75,9 @@ func (rt *route) lazyLogin(w http.ResponseWriter, r *http.Request, req *request,
 			rt.m.log.LogAttrs(ctx, slog.LevelError, "lazy migration: import failed",
 				slog.String("dialect", rt.ds.name), slog.String("phone", core.MaskPhone(phone)),
 				slog.String("request_id", info.RequestID), slog.String("error", err.Error()))
-			info.Outcome = core.Internal.String()
+			// The outcome is the kind the reply renders (Wrap keeps a
+			// core error's kind): a shed import is unavailable, not internal.
+			info.Outcome = core.KindOf(core.Wrap(op, core.Internal, err)).String()
 			rt.d.Reject(w, r, http.StatusOK, core.Wrap(op, core.Internal, err))
 			return
 		}

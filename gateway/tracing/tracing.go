@@ -93,6 +93,9 @@ func (t *Tracer) request(ctx context.Context, r *http.Request) (context.Context,
 		}
 	}
 	ctx, span := t.t.Start(ctx, "request", opts...)
+	if !span.IsRecording() { // sampled out: name and attributes go nowhere
+		return ctx, func(*gateway.Info, int) { span.End() }
+	}
 	return ctx, func(info *gateway.Info, status int) {
 		dialect, op, outcome := orNone(info.Dialect), orNone(info.Op), info.Outcome
 		if outcome == "" {
