@@ -227,7 +227,6 @@ func settings(c *Config) []setting {
 }
 
 func baseSettings(c *Config) []setting {
-	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
 	digits := func(p *int) func(string) error {
 		return func(v string) error {
 			n, err := strconv.Atoi(v)
@@ -270,7 +269,7 @@ func baseSettings(c *Config) []setting {
 			return nil
 		}},
 		{"sms-webhook", "GATEWAY_SMS_WEBHOOK", "", "URL codes are POSTed to as JSON; empty: codes are written to the log (development only)", str(&c.SMSWebhook)},
-		{"sms-timeout", "GATEWAY_SMS_TIMEOUT", "5s", "time the SMS webhook has to answer", dur(&c.SMSTimeout)},
+		{"sms-timeout", "GATEWAY_SMS_TIMEOUT", "5s", "time each SMS provider (the webhook included) has to answer one send", dur(&c.SMSTimeout)},
 		{"code-ttl", "GATEWAY_CODE_TTL", "5m", "lifetime of a verification code", dur(&c.CodeTTL)},
 		{"session-ttl", "GATEWAY_SESSION_TTL", "720h", "lifetime of a login session (token)", dur(&c.SessionTTL)},
 		{"max-sessions", "GATEWAY_MAX_SESSIONS", "20", "live sessions per user; a login beyond it revokes the user's oldest session", positive(&c.MaxSessions, 10000)},
@@ -466,6 +465,9 @@ func (c *Config) validate() error {
 	}
 	return c.validateSMS()
 }
+
+// str takes any text.
+func str(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
 
 // dur parses a positive duration.
 func dur(p *time.Duration) func(string) error {

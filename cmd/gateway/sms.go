@@ -42,7 +42,6 @@ type SMSConfig struct {
 // smsSettings are the SMS providers' settings. Secrets also come from a
 // file (the -file forms), as container secrets do.
 func smsSettings(c *Config) []setting {
-	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
 	a, t, w := &c.SMS.Aliyun, &c.SMS.Tencent, &c.SMS.Twilio
 	rows := []setting{
 		{"sms-providers", "GATEWAY_SMS_PROVIDERS", "", "SMS providers in order, comma-separated, from " + strings.Join(smsProviders, ", ") + ": the first is used, the next are fallbacks; empty: webhook when GATEWAY_SMS_WEBHOOK is set, else log", func(v string) error {
