@@ -168,7 +168,7 @@ func (g *Gateway) mount(m Mount) *mounted {
 	md.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addHeaders(w, m.Headers)
 		InfoFrom(r.Context()).Outcome = "method_not_allowed"
-		w.Header().Set("Allow", strings.Join(md.allowed(r), ", ")) // RFC 9110 15.5.6
+		w.Header().Set("Allow", strings.Join(AllowedMethods(md.routes, r), ", ")) // RFC 9110 15.5.6
 		m.Dialect.Reject(w, r, http.StatusMethodNotAllowed, core.E("gateway", core.Invalid, "method not allowed"))
 	})
 	return md
@@ -184,12 +184,12 @@ func withHead(rt Route) []string {
 	return rt.Methods
 }
 
-// allowed lists, sorted, the methods the mount's routes accept at the
-// request's path: the Allow header of a 405.
-func (m *mounted) allowed(r *http.Request) []string {
+// AllowedMethods lists, sorted, the methods routes accept at the request's
+// path: the Allow header a 405 carries (RFC 9110 15.5.6).
+func AllowedMethods(routes []*mux.Route, r *http.Request) []string {
 	var ms []string
 	probe := *r // matching reads only the method and the URL
-	for _, rt := range m.routes {
+	for _, rt := range routes {
 		methods, err := rt.GetMethods()
 		if err != nil {
 			continue

@@ -9,7 +9,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -32,7 +31,7 @@ type API struct {
 	log    *slog.Logger
 	router *mux.Router
 	routes []Route
-	muxed  []*mux.Route // parallel to routes, to compute Allow on a 405
+	muxed  []*mux.Route // parallel to routes, for Allow on a 405 (gateway.AllowedMethods)
 	// templates are the routes' simple path templates (package pathtpl),
 	// parallel to routes, for their variables.
 	templates []pathtpl.Template
@@ -172,7 +171,7 @@ func (a *API) logFailure(ctx context.Context, c *call, code string, status int, 
 // unmatched answers a request no route takes: 405 with Allow when the path
 // exists under other methods, 404 otherwise.
 func (a *API) unmatched(w http.ResponseWriter, r *http.Request) {
-	allow := a.allowed(r)
+	allow := gateway.AllowedMethods(a.muxed, r)
 	if len(allow) == 0 {
 		WriteProblem(w, http.StatusNotFound, CodeNotFound, title(CodeNotFound), "no endpoint at this path")
 		observe(r, "", "", CodeNotFound)
@@ -182,22 +181,4 @@ func (a *API) unmatched(w http.ResponseWriter, r *http.Request) {
 	WriteProblem(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, title(CodeMethodNotAllowed),
 		"this path accepts "+strings.Join(allow, ", "))
 	observe(r, "", "", CodeMethodNotAllowed)
-}
-
-// allowed lists the methods that some route accepts at the request's path,
-// for the Allow header RFC 9110 requires on a 405.
-func (a *API) allowed(r *http.Request) []string {
-	var ms []string
-	probe := *r // matching reads only the method and the URL
-	for i, rt := range a.muxed {
-		probe.Method = a.routes[i].Method
-		if rt.Match(&probe, &mux.RouteMatch{}) {
-			ms = append(ms, a.routes[i].Method)
-			if probe.Method == http.MethodGet {
-				ms = append(ms, http.MethodHead)
-			}
-		}
-	}
-	sort.Strings(ms)
-	return ms
 }
