@@ -164,3 +164,30 @@ func countryAllowed(countries []string, phone string) bool {
 	}
 	return false
 }
+
+// ScrubProviderText prepares a text that came back from an SMS provider
+// (or its SDK) for an error or a log: the secrets and the code become
+// "[redacted]"; the phone, in its E.164, digits-only and local forms, is
+// masked; then it is cut to 300 bytes (after, so that nothing cut in two
+// escapes), keeping valid UTF-8.
+func ScrubProviderText(text, phone, code string, secrets ...string) string {
+	for _, v := range append(secrets, code) {
+		if v != "" {
+			text = strings.ReplaceAll(text, v, "[redacted]")
+		}
+	}
+	if phone != "" {
+		masked := MaskPhone(phone)
+		// Longest first, so no shorter form leaves a remnant.
+		for _, p := range []string{phone, strings.TrimPrefix(phone, "+"), LocalPhone(phone)} {
+			if len(p) >= 7 {
+				text = strings.ReplaceAll(text, p, masked)
+			}
+		}
+	}
+	const max = 300
+	if len(text) > max {
+		text = strings.ToValidUTF8(text[:max], "") + "..."
+	}
+	return text
+}

@@ -295,17 +295,7 @@ func (s *Sender) redact(text string, m core.SMS) string {
 	if loc := stringToSign.FindStringIndex(text); loc != nil {
 		text = text[:loc[0]] + "[string to sign withheld]"
 	}
-	// Longest first, so a code that is part of the phone leaves no remnant.
-	for _, v := range []string{s.cfg.AccessKeySecret, m.Phone, strings.TrimPrefix(m.Phone, "+"), core.LocalPhone(m.Phone), m.Code} {
-		if v != "" {
-			text = strings.ReplaceAll(text, v, "[redacted]")
-		}
-	}
-	const max = 300
-	if len(text) > max {
-		text = text[:max] + "..."
-	}
-	return text
+	return core.ScrubProviderText(text, m.Phone, m.Code, s.cfg.AccessKeySecret)
 }
 
 var stringToSign = regexp.MustCompile(`(?i)string\s*to\s*sign`)

@@ -326,21 +326,7 @@ func (s *Sender) callError(ctx context.Context, err error, status int, took time
 // log: the code, the phone and the credentials (an auth failure's message
 // may echo the key ID). It also bounds the message's length.
 func (s *Sender) redact(msg string, m core.SMS, phone string) string {
-	for _, secret := range []string{s.cfg.SecretKey, s.cfg.SecretID, m.Code} {
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "[redacted]")
-		}
-	}
-	for _, p := range []string{phone, m.Phone, core.LocalPhone(phone)} {
-		if p != "" {
-			msg = strings.ReplaceAll(msg, p, core.MaskPhone(phone))
-		}
-	}
-	const max = 300
-	if len(msg) > max {
-		msg = strings.ToValidUTF8(msg[:max], "") + "…"
-	}
-	return msg
+	return core.ScrubProviderText(msg, phone, m.Code, s.cfg.SecretKey, s.cfg.SecretID)
 }
 
 // providerError is what Tencent Cloud said, with the phone masked and the

@@ -357,27 +357,8 @@ func (s *Sender) apiError(m core.SMS, ae *APIError) error {
 // clean removes what must never reach a log from a text that came back
 // from the network: Twilio quotes the To number, and a proxy could echo
 // anything.
-// Cut only after: a secret or phone cut in two would no longer match.
 func (s *Sender) clean(text string, m core.SMS) string {
-	for _, secret := range []string{s.cfg.AuthToken, m.Code} {
-		if secret != "" {
-			text = strings.ReplaceAll(text, secret, "[redacted]")
-		}
-	}
-	if m.Phone != "" {
-		masked := core.MaskPhone(m.Phone)
-		text = strings.ReplaceAll(text, m.Phone, masked)
-		if digits := strings.TrimPrefix(m.Phone, "+"); len(digits) >= 7 {
-			text = strings.ReplaceAll(text, digits, masked)
-		}
-		if local := core.LocalPhone(m.Phone); len(local) >= 7 {
-			text = strings.ReplaceAll(text, local, masked)
-		}
-	}
-	if len(text) > 300 {
-		text = strings.ToValidUTF8(text[:300], "") + "..."
-	}
-	return text
+	return core.ScrubProviderText(text, m.Phone, m.Code, s.cfg.AuthToken)
 }
 
 // sendTransport gives one send's requests its context and endpoint, and
