@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,36 +21,25 @@ import (
 // unlock, logout everywhere, delete, and the audit trail of a phone. Each
 // is an admin action, itself recorded in the audit trail.
 
-// userRoutes are the user endpoints of the admin API (adminRoutes).
+// userRoutes are the user endpoints of the admin API (adminRoutes): one
+// per userActions entry.
 func userRoutes(a *app) []adminRoute {
-	svc := a.Service
-	return []adminRoute{
-		{"GET /users/{phone}", adminUserHandler(func(ctx context.Context, phone string, _ *http.Request) (any, error) {
-			return svc.UserInfo(ctx, phone)
-		})},
-		{"POST /users/{phone}/unlock", adminUserHandler(func(ctx context.Context, phone string, _ *http.Request) (any, error) {
-			return map[string]bool{"unlocked": true}, svc.Unlock(ctx, phone)
-		})},
-		{"POST /users/{phone}/logout", adminUserHandler(func(ctx context.Context, phone string, _ *http.Request) (any, error) {
-			n, err := svc.RevokeAllSessions(ctx, phone)
-			return map[string]int{"revoked_sessions": n}, err
-		})},
-		{"DELETE /users/{phone}", adminUserHandler(func(ctx context.Context, phone string, _ *http.Request) (any, error) {
-			return map[string]bool{"deleted": true}, svc.AdminDeleteUser(ctx, phone)
-		})},
-		{"GET /users/{phone}/audit", adminUserHandler(func(ctx context.Context, phone string, r *http.Request) (any, error) {
+	var routes []adminRoute
+	for _, name := range slices.Sorted(maps.Keys(userActions)) {
+		act := userActions[name]
+		routes = append(routes, adminRoute{act.method + " /users/{phone}" + act.suffix, adminUserHandler(func(ctx context.Context, phone string, r *http.Request) (any, error) {
 			days := 0
-			if v := r.URL.Query().Get("days"); v != "" {
+			if v := r.URL.Query().Get("days"); v != "" && name == "audit" {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 1 {
 					return nil, core.E("admin.audit", core.Invalid, "days must be a positive number")
 				}
 				days = n
 			}
-			ev, err := svc.AuditTrail(ctx, phone, days)
-			return map[string]any{"events": ev}, err
-		})},
+			return act.run(ctx, a.Service, phone, days)
+		})})
 	}
+	return routes
 }
 
 // adminUserHandler runs fn for the request's phone as the "admin-api"

@@ -16,16 +16,36 @@ import (
 	"legacyauth/core/limits"
 )
 
-// userActions are the `gateway user ACTION PHONE` commands, each the CLI
-// form of an admin API endpoint (admin_users.go): method and path suffix.
+// userActions are the user operations of the admin API (userRoutes) and
+// of `gateway user ACTION PHONE` (against the store directly, or through
+// the API with --admin): method and path suffix of the endpoint, and what
+// it runs. days is the audit query's window (0: the retention).
 var userActions = map[string]struct {
 	method, suffix, summary string
+	run                     func(ctx context.Context, svc *core.Service, phone string, days int) (any, error)
 }{
-	"show":   {http.MethodGet, "", "show an account: registration, last login (address masked), sessions, locks, source, hash format"},
-	"unlock": {http.MethodPost, "/unlock", "clear a phone's login and code locks"},
-	"logout": {http.MethodPost, "/logout", "revoke every session of an account"},
-	"delete": {http.MethodDelete, "", "delete an account: user, sessions, avatar, pending codes and flows"},
-	"audit":  {http.MethodGet, "/audit", "list a phone's audit events of the last --days days"},
+	"show": {http.MethodGet, "", "show an account: registration, last login (address masked), sessions, locks, source, hash format",
+		func(ctx context.Context, svc *core.Service, phone string, _ int) (any, error) {
+			return svc.UserInfo(ctx, phone)
+		}},
+	"unlock": {http.MethodPost, "/unlock", "clear a phone's login and code locks",
+		func(ctx context.Context, svc *core.Service, phone string, _ int) (any, error) {
+			return map[string]bool{"unlocked": true}, svc.Unlock(ctx, phone)
+		}},
+	"logout": {http.MethodPost, "/logout", "revoke every session of an account",
+		func(ctx context.Context, svc *core.Service, phone string, _ int) (any, error) {
+			n, err := svc.RevokeAllSessions(ctx, phone)
+			return map[string]int{"revoked_sessions": n}, err
+		}},
+	"delete": {http.MethodDelete, "", "delete an account: user, sessions, avatar, pending codes and flows",
+		func(ctx context.Context, svc *core.Service, phone string, _ int) (any, error) {
+			return map[string]bool{"deleted": true}, svc.AdminDeleteUser(ctx, phone)
+		}},
+	"audit": {http.MethodGet, "/audit", "list a phone's audit events of the last --days days",
+		func(ctx context.Context, svc *core.Service, phone string, days int) (any, error) {
+			ev, err := svc.AuditTrail(ctx, phone, days)
+			return map[string]any{"events": ev}, err
+		}},
 }
 
 // userCommand runs `gateway user ACTION [--admin URL] [--days N] PHONE
@@ -103,26 +123,10 @@ func userDirect(ctx context.Context, cfg *Config, action, phone string, days int
 		return err
 	}
 	ctx = core.WithAuditActor(ctx, "cli")
-	var res any
-	switch action {
-	case "show":
-		res, err = svc.UserInfo(ctx, phone)
-	case "unlock":
-		if cfg.RedisURL == "" {
-			fmt.Fprintln(e.stderr, "note: without GATEWAY_REDIS_URL the locks live in the gateway's memory; use --admin URL to clear a running gateway's")
-		}
-		res, err = map[string]bool{"unlocked": true}, svc.Unlock(ctx, phone)
-	case "logout":
-		var n int
-		n, err = svc.RevokeAllSessions(ctx, phone)
-		res = map[string]int{"revoked_sessions": n}
-	case "delete":
-		res, err = map[string]bool{"deleted": true}, svc.AdminDeleteUser(ctx, phone)
-	case "audit":
-		var ev []core.AuditEvent
-		ev, err = svc.AuditTrail(ctx, phone, days)
-		res = map[string]any{"events": ev}
+	if action == "unlock" && cfg.RedisURL == "" {
+		fmt.Fprintln(e.stderr, "note: without GATEWAY_REDIS_URL the locks live in the gateway's memory; use --admin URL to clear a running gateway's")
 	}
+	res, err := userActions[action].run(ctx, svc, phone, days)
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("user %s: closing the stores: %w", action, cerr)
 	}
