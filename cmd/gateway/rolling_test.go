@@ -48,7 +48,7 @@ func newInstance(t *testing.T, args ...string) *instance {
 func (in *instance) start() {
 	in.t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"--listen", in.addr, "--admin-listen", in.admin}, in.args...)...)
-	cmd.Env = append(os.Environ(), "GATEWAY_TEST_CHILD=1")
+	cmd.Env = append(os.Environ(), "GATEWAY_TEST_CHILD=1", childHashWait)
 	cmd.Stdout, cmd.Stderr = in.log, in.log
 	if err := cmd.Start(); err != nil {
 		in.t.Fatal(err)

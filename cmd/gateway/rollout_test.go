@@ -21,10 +21,9 @@ import (
 const rolloutToken = "rollout-test-admin-token"
 
 // rolloutFlags run apiv4 in split mode with a schedule, in short steps.
-// Logins wait for a hash slot without the 1 s bound: the processes hash
-// with the real argon2id parameters, and on a loaded test machine a shed
-// login would count as a core error and break the gate these tests
-// expect to hold.
+// Logins wait for a hash slot without the 1 s bound (as childHashWait
+// does for processes): a shed login would count as a core error and
+// break the gate these tests expect to hold.
 func rolloutFlags(upstream string) []string {
 	return []string{"--limits=off", "--apiv4-mode=split", "--apiv4-upstream=" + upstream, "--apiv4-rollout=1,5,25,50,100",
 		"--rollout-min-time=150ms", "--rollout-min-requests=20", "--rollout-poll=50ms", "--hash-wait=1m"}

@@ -65,6 +65,13 @@ func randomSecret() string {
 	return hex.EncodeToString(b[:])
 }
 
+// childHashWait lets gateway processes of tests wait for a hash slot
+// without the 1 s bound (a flag still overrides it): they hash with the
+// real argon2id parameters, and on a loaded test machine a shed login or
+// registration would fail tests about other things. Shedding itself is
+// tested in-process (hashwait_test.go).
+const childHashWait = "GATEWAY_HASH_WAIT=1m"
+
 // startChildArgs runs the test binary as a gateway process with flags and
 // waits until its admin listener (on a free port of its own) answers
 // /healthz.
@@ -72,7 +79,7 @@ func startChildArgs(t *testing.T, args ...string) *childGateway {
 	t.Helper()
 	addr, admin := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(os.Args[0], append([]string{"--listen", addr, "--admin-listen", admin}, args...)...)
-	cmd.Env = append(os.Environ(), "GATEWAY_TEST_CHILD=1")
+	cmd.Env = append(os.Environ(), "GATEWAY_TEST_CHILD=1", childHashWait)
 	log := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
