@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -84,8 +86,8 @@ func (in *instance) stop() {
 
 // balancer is a tiny loopback HTTP load balancer: round robin over the
 // instances whose /readyz answered 200 at the last poll (every 50 ms), as
-// a real one does with a health check; a probe that times out changes
-// nothing.
+// a real one does with a health check: a draining or stopped instance is
+// out at once, any other failed probe takes two in a row.
 type balancer struct {
 	backends []*instance
 	healthy  []atomic.Bool
@@ -117,17 +119,30 @@ func newBalancer(t *testing.T, backends ...*instance) (*balancer, string) {
 	go func() {
 		defer wg.Done()
 		client := &http.Client{Timeout: time.Second}
+		misses := make([]int, len(b.backends))
 		for ctx.Err() == nil {
 			for i, in := range b.backends {
 				resp, err := client.Get("http://" + in.admin + "/readyz")
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
-					continue // a slow answer on a loaded machine says nothing: keep the last state
-				}
-				ok := err == nil && resp.StatusCode == http.StatusOK
+				var body []byte
 				if err == nil {
+					body, _ = io.ReadAll(resp.Body)
 					resp.Body.Close()
 				}
-				b.healthy[i].Store(ok)
+				switch {
+				case err == nil && resp.StatusCode == http.StatusOK:
+					misses[i] = 0
+					b.healthy[i].Store(true)
+				case err == nil && bytes.Contains(body, []byte("draining")), errors.Is(err, syscall.ECONNREFUSED):
+					// The instance says it is going, or is gone: out at once.
+					b.healthy[i].Store(false)
+				default:
+					// A slow or failed probe on a loaded machine: out only
+					// after a second one in a row, as a real balancer's
+					// failure threshold does.
+					if misses[i]++; misses[i] >= 2 {
+						b.healthy[i].Store(false)
+					}
+				}
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
