@@ -87,10 +87,12 @@ func (in *instance) stop() {
 // balancer is a tiny loopback HTTP load balancer: round robin over the
 // instances whose /readyz answered 200 at the last poll (every 50 ms), as
 // a real one does with a health check: a draining or stopped instance is
-// out at once, any other failed probe takes two in a row.
+// out at once, any other failed probe takes two in a row, and with none
+// healthy it fails open to the instances not going.
 type balancer struct {
 	backends []*instance
 	healthy  []atomic.Bool
+	gone     []atomic.Bool // said it drains, or refused the probe
 	next     atomic.Uint64
 	failed   atomic.Int64 // requests the balancer could not forward
 	served   []atomic.Int64
@@ -100,7 +102,7 @@ type balancer struct {
 type backendKey struct{}
 
 func newBalancer(t *testing.T, backends ...*instance) (*balancer, string) {
-	b := &balancer{backends: backends, healthy: make([]atomic.Bool, len(backends)), served: make([]atomic.Int64, len(backends))}
+	b := &balancer{backends: backends, healthy: make([]atomic.Bool, len(backends)), gone: make([]atomic.Bool, len(backends)), served: make([]atomic.Int64, len(backends))}
 	b.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			i := r.In.Context().Value(backendKey{}).(int)
@@ -132,9 +134,11 @@ func newBalancer(t *testing.T, backends ...*instance) (*balancer, string) {
 				case err == nil && resp.StatusCode == http.StatusOK:
 					misses[i] = 0
 					b.healthy[i].Store(true)
+					b.gone[i].Store(false)
 				case err == nil && bytes.Contains(body, []byte("draining")), errors.Is(err, syscall.ECONNREFUSED):
 					// The instance says it is going, or is gone: out at once.
 					b.healthy[i].Store(false)
+					b.gone[i].Store(true)
 				default:
 					// A slow or failed probe on a loaded machine: out only
 					// after a second one in a row, as a real balancer's
@@ -154,12 +158,20 @@ func newBalancer(t *testing.T, backends ...*instance) (*balancer, string) {
 
 func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := uint64(len(b.backends))
-	for range n {
-		i := int(b.next.Add(1) % n)
-		if b.healthy[i].Load() {
-			b.served[i].Add(1)
-			b.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), backendKey{}, i)))
-			return
+	// Healthy instances first; when none is (probes failing on a loaded
+	// machine), any that has not said it is going, as real balancers fail
+	// open rather than refuse everything.
+	for _, usable := range []func(i int) bool{
+		func(i int) bool { return b.healthy[i].Load() },
+		func(i int) bool { return !b.gone[i].Load() },
+	} {
+		for range n {
+			i := int(b.next.Add(1) % n)
+			if usable(i) {
+				b.served[i].Add(1)
+				b.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), backendKey{}, i)))
+				return
+			}
 		}
 	}
 	b.failed.Add(1)
